@@ -1,0 +1,29 @@
+/** What every layer says about a domain: its identity, sizes and state. */
+
+export type Arch = "x86_64" | "i686";
+
+/** Report states (ballast.sim.report/v1). */
+export type DomainState = "running" | "boot-failed" | "crashed";
+
+export type BootErrorCode =
+  | "struct-pages-exceed-memory"
+  | "struct-pages-exceed-lowmem"
+  | "above-arch-limit"
+  /** The toolstack could not find `memory` free on the host to build the domain. */
+  | "above-host-free";
+
+export interface BootError {
+  code: BootErrorCode;
+  message: string;
+}
+
+/** A domain as `list` shows it (the Backend's `domains()`), sizes in bytes. */
+export interface DomainInfo {
+  name: string;
+  id: number;
+  state: DomainState;
+  memoryBytes: number;
+  maxmemBytes: number;
+  targetBytes: number;
+  actualBytes: number;
+}

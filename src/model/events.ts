@@ -1,0 +1,36 @@
+/** Events that the simulator, the backends and the daemon report. */
+
+export type EventType =
+  | "boot"
+  | "boot-failed"
+  | "mem-set"
+  | "mem-set-refused"
+  | "mem-max"
+  | "mem-max-refused"
+  | "destroy"
+  | "destroy-refused"
+  | "balloon-reached-target"
+  | "balloon-stalled"
+  | "deflate-stalled"
+  | "balloon-deflated-on-oom"
+  | "oom-kill"
+  | "list";
+
+/** Codes carried by refused commands' events. */
+export type RefusalCode =
+  | "above-maxmem"
+  | "below-floor"
+  | "bad-size"
+  | "no-such-domain"
+  | "above-host-free"
+  | "below-target"
+  | "bad-command";
+
+export interface SimEvent {
+  /** Virtual time in seconds. */
+  t_s: number;
+  domain: string;
+  type: EventType;
+  code?: RefusalCode | string;
+  message: string;
+}

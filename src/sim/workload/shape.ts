@@ -1,0 +1,130 @@
+/**
+ * What a workload wants at virtual time t: for each process its anonymous memory and
+ * hot part, for each file its size and hot part, in bytes. Pure and deterministic:
+ * the same spec, seed and t always give the same answer.
+ *
+ * Shapes: steady (the base values), ramp (a phase with `over`), spike (`spikes`),
+ * periodic (`periodic`, a raised cosine peaking mid-period: a diurnal tier), leak
+ * (`leak`, cold memory that only grows), and trace replay (`trace`, linear between
+ * the CSV's points).
+ */
+import { uniform } from "../rng.js";
+import type { PhaseSpec, ProcessSpec, TraceSpec, WorkloadSpec } from "./spec.js";
+
+export interface Want {
+  anon: number;
+  hot: number;
+}
+
+export interface FileWant {
+  size: number;
+  hot: number;
+}
+
+/** Apply the phases for one target in order: each moves linearly to its values over `over`. */
+function phased(
+  base: Record<string, number>,
+  phases: readonly PhaseSpec[],
+  keys: readonly string[],
+  t: number,
+): Record<string, number> {
+  const cur: Record<string, number> = { ...base };
+  for (const p of phases) {
+    if (p.atMs > t) break;
+    const progress = p.overMs <= 0 ? 1 : Math.min(1, (t - p.atMs) / p.overMs);
+    for (const k of keys) {
+      const target = (p as unknown as Record<string, number | undefined>)[k];
+      if (target === undefined) continue;
+      const from = cur[k]!;
+      cur[k] = from + (target - from) * progress;
+    }
+  }
+  return cur;
+}
+
+function traceAt(trace: TraceSpec, t: number, column: "anon" | "file"): number {
+  const pts = trace.points;
+  if (pts.length === 0) return 0;
+  if (t <= pts[0]!.tMs) return pts[0]![column];
+  for (let i = 1; i < pts.length; i++) {
+    const b = pts[i]!;
+    if (t <= b.tMs) {
+      const a = pts[i - 1]!;
+      const span = b.tMs - a.tMs;
+      const f = span <= 0 ? 1 : (t - a.tMs) / span;
+      return a[column] + (b[column] - a[column]) * f;
+    }
+  }
+  return pts[pts.length - 1]![column];
+}
+
+export function processWant(
+  spec: ProcessSpec,
+  phases: readonly PhaseSpec[],
+  seed: number,
+  t: number,
+): Want {
+  if (t < spec.startMs) return { anon: 0, hot: 0 };
+  const mine = phases.filter((p) => p.process === spec.name);
+  const v = phased({ anon: spec.anon, hot: spec.hot }, mine, ["anon", "hot"], t);
+  let anon = v.anon!;
+  let hot = v.hot!;
+  const alive = t - spec.startMs;
+  anon += (spec.leakBytesPerS * alive) / 1000;
+  if (spec.periodic) {
+    const { periodMs, anon: pa, hot: ph } = spec.periodic;
+    const w = (1 - Math.cos((2 * Math.PI * alive) / periodMs)) / 2;
+    anon += pa * w;
+    hot += ph * w;
+  }
+  if (spec.spikes) {
+    const s = spec.spikes;
+    const k = Math.floor(alive / s.everyMs);
+    const offset =
+      s.jitterMs > 0 ? Math.floor(uniform(seed, `spike:${spec.name}`, k) * s.jitterMs) : 0;
+    const into = alive - k * s.everyMs - offset;
+    if (into >= 0 && into < s.lengthMs) {
+      anon += s.anon;
+      hot += s.hot;
+    }
+  }
+  anon = Math.max(0, anon);
+  hot = Math.max(0, Math.min(hot, anon));
+  return { anon, hot };
+}
+
+export function fileWant(
+  name: string,
+  size: number,
+  hot: number,
+  startMs: number,
+  phases: readonly PhaseSpec[],
+  t: number,
+): FileWant {
+  if (t < startMs) return { size: 0, hot: 0 };
+  const mine = phases.filter((p) => p.file === name);
+  const v = phased({ size, hot }, mine, ["size", "hot"], t);
+  const s = Math.max(0, v.size!);
+  return { size: s, hot: Math.max(0, Math.min(v.hot!, s)) };
+}
+
+export function traceProcessWant(trace: TraceSpec, t: number): Want {
+  const anon = Math.max(0, traceAt(trace, t, "anon"));
+  return { anon, hot: anon * trace.hotFraction };
+}
+
+export function traceFileWant(trace: TraceSpec, t: number): FileWant {
+  const size = Math.max(0, traceAt(trace, t, "file"));
+  return { size, hot: size * trace.fileHotFraction };
+}
+
+/** Names of all processes and files a workload can have. */
+export function workloadNames(w: WorkloadSpec): { processes: string[]; files: string[] } {
+  const processes = w.processes.map((p) => p.name);
+  const files = w.files.map((f) => f.name);
+  if (w.trace) {
+    processes.push(w.trace.name);
+    files.push(`${w.trace.name}-cache`);
+  }
+  return { processes, files };
+}
