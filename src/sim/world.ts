@@ -3,7 +3,7 @@
  * Deterministic: the same scenario gives the same run, whatever the wall clock says.
  */
 import type { EventType, SimEvent } from "../model/events.js";
-import { GiB, PAGE_SIZE } from "../units/index.js";
+import { formatSize, PAGE_SIZE } from "../units/index.js";
 import { DEFAULT_BALLOON_RATE_BYTES_PER_S } from "./guest/costs.js";
 import { defaultHostE820, ramBytes } from "./guest/e820.js";
 import { buildDomain, type DomainSpec, type SimDomain } from "./host/domain_builder.js";
@@ -181,8 +181,5 @@ export class World implements ToolstackHost {
 }
 
 function fmt(pages: number): string {
-  const bytes = pages * PAGE_SIZE;
-  if (bytes >= GiB && bytes % GiB === 0) return `${bytes / GiB} GiB`;
-  const mib = bytes / (1024 * 1024);
-  return Number.isInteger(mib) ? `${mib} MiB` : `${(bytes / 1024).toFixed(0)} KiB`;
+  return formatSize(pages * PAGE_SIZE);
 }

@@ -116,7 +116,8 @@ export function guestE820AroundHole(
 
 /**
  * A typical PC's E820 for `memoryBytes` of installed RAM: conventional memory to
- * 639 KiB, the EBDA and the VGA/BIOS area reserved, RAM from 1 MiB up to the ACPI
+ * 636 KiB (0x9f000; many BIOSes put the EBDA there), the EBDA and the VGA/BIOS area
+ * reserved, RAM from 1 MiB up to the ACPI
  * tables and NVS just below the 3 GiB PCI hole, the hole (MMIO, APIC, flash)
  * reserved up to 4 GiB, and the rest of RAM remapped above 4 GiB.
  */
@@ -124,7 +125,7 @@ export function defaultHostE820(memoryBytes: number): E820Entry[] {
   const lowTop = 3 * GiB;
   const acpi = 128 * KiB;
   const nvs = 64 * KiB;
-  const conventional = 639 * KiB;
+  const conventional = 636 * KiB;
   const map: E820Entry[] = [
     { start: 0, end: conventional, type: "ram" },
     { start: conventional, end: 640 * KiB, type: "reserved" },

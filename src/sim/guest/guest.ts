@@ -460,7 +460,11 @@ export class Guest {
       const victim = this.oomVictim();
       if (!victim) break;
       this.kill(victim);
-      if (victim === who) return got;
+      if (victim === who) {
+        // The task died mid-allocation: what it had gathered goes back to the free list.
+        this.free += got;
+        return 0;
+      }
     }
     return got;
   }
