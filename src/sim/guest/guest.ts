@@ -120,6 +120,10 @@ export class Guest {
   private swapOutBudget = 0;
   private swapInBudget = 0;
   private oomDeflatedThisTick = 0;
+  /** OOM deflation episode: pages given back and when it started (-1: none). */
+  private oomEpisodePages = 0;
+  private oomEpisodeStartMs = -1;
+  private tickUs = 0;
   private emit: Emit = () => {};
 
   constructor(cfg: GuestConfig, layout: BootLayout) {
@@ -253,6 +257,7 @@ export class Guest {
   step(nowMs: number, dtMs: number, host: FramePool, emit: Emit): void {
     this.emit = emit;
     const frac = dtMs / 1000;
+    this.tickUs = dtMs * 1000;
     this.swapOutBudget = Math.ceil(SWAP_IO_PAGES_PER_S * frac);
     this.swapInBudget = Math.ceil(SWAP_IO_PAGES_PER_S * frac);
     this.oomDeflatedThisTick = 0;
@@ -272,12 +277,31 @@ export class Guest {
     this.runBalloon(nowMs, dtMs, host);
     this.recordPressure(dtMs);
 
-    if (this.oomDeflatedThisTick > 0) {
-      emit(
+    this.reportOomDeflation(nowMs, dtMs);
+  }
+
+  /** One event when an OOM-deflation episode starts, one with the total when it ends. */
+  private reportOomDeflation(nowMs: number, dtMs: number): void {
+    const n = this.oomDeflatedThisTick;
+    if (n > 0 && this.oomEpisodeStartMs < 0) {
+      this.oomEpisodeStartMs = nowMs;
+      this.emit(
         "balloon-deflated-on-oom",
-        `${this.name}: OOM notifier took ${formatSize(this.oomDeflatedThisTick * PAGE_SIZE)} back from the balloon ` +
-          `(${Math.ceil(this.oomDeflatedThisTick / OOM_DEFLATE_PAGES)} x ${OOM_DEFLATE_PAGES} pages) instead of killing a process`,
+        `${this.name}: out of memory: the OOM notifier is taking pages back from the balloon ` +
+          `(${OOM_DEFLATE_PAGES} per notification) instead of killing a process`,
       );
+    }
+    this.oomEpisodePages += n;
+    if (n === 0 && this.oomEpisodeStartMs >= 0) {
+      const took = formatSize(this.oomEpisodePages * PAGE_SIZE);
+      const span = ((nowMs + dtMs - this.oomEpisodeStartMs) / 1000).toFixed(1);
+      this.emit(
+        "balloon-deflated-on-oom",
+        `${this.name}: the OOM notifier took ${took} back from the balloon over ${span}s; ` +
+          `no process was killed; the balloon holds until a new target is set`,
+      );
+      this.oomEpisodeStartMs = -1;
+      this.oomEpisodePages = 0;
     }
   }
 
@@ -446,6 +470,13 @@ export class Guest {
       const r = this.doReclaim(n - got + Math.max(0, this.wm.min - this.free), "direct");
       who.stallUs += r.costUs;
       if (r.freed > 0) continue;
+      // Reclaim found nothing only because swap I/O is saturated this tick: the task
+      // blocks on writeback (a stall, not an OOM) and tries again next tick, as
+      // should_reclaim_retry() keeps retrying while reclaim can still make progress.
+      if (this.swapThrottled()) {
+        who.stallUs += this.tickUs;
+        return got;
+      }
       // Out of memory. virtio-balloon's OOM notifier runs before the killer.
       if (this.deflateOnOom && this.balloonList() > 0) {
         const give = host.claim(Math.min(OOM_DEFLATE_PAGES, this.balloonList()));
@@ -467,6 +498,10 @@ export class Guest {
       }
     }
     return got;
+  }
+
+  private swapThrottled(): boolean {
+    return this.swapOutBudget <= 0 && this.swapUsed() < this.swapTotal && this.anonResident() > 0;
   }
 
   /** The process with the most memory (rss + swap), as oom_badness() ranks them. */
