@@ -16,11 +16,35 @@ const guests = Number(values.guests);
 const hours = Number(values.hours);
 
 const shapes = [
-  { processes: [{ name: "app", anon: "1GiB", hot: "512MiB" }], files: [{ name: "data", size: "1536MiB", hot: "256MiB" }] },
-  { processes: [{ name: "web", anon: "512MiB", hot: "256MiB", periodic: { period: "20m", anon: "1GiB", hot: "512MiB" } }] },
-  { processes: [{ name: "etl", anon: "256MiB", hot: "128MiB", spikes: { every: "5m", length: "1m", anon: "1536MiB", hot: "1GiB", jitter: "1m" } }] },
+  {
+    processes: [{ name: "app", anon: "1GiB", hot: "512MiB" }],
+    files: [{ name: "data", size: "1536MiB", hot: "256MiB" }],
+  },
+  {
+    processes: [
+      {
+        name: "web",
+        anon: "512MiB",
+        hot: "256MiB",
+        periodic: { period: "20m", anon: "1GiB", hot: "512MiB" },
+      },
+    ],
+  },
+  {
+    processes: [
+      {
+        name: "etl",
+        anon: "256MiB",
+        hot: "128MiB",
+        spikes: { every: "5m", length: "1m", anon: "1536MiB", hot: "1GiB", jitter: "1m" },
+      },
+    ],
+  },
   { processes: [{ name: "leaky", anon: "256MiB", hot: "128MiB", leak: "512KiB/s" }] },
-  { processes: [{ name: "db", anon: "2GiB", hot: "1536MiB" }], files: [{ name: "tables", size: "2GiB", hot: "512MiB" }] },
+  {
+    processes: [{ name: "db", anon: "2GiB", hot: "1536MiB" }],
+    files: [{ name: "tables", size: "2GiB", hot: "512MiB" }],
+  },
 ];
 
 const domains = Array.from({ length: guests }, (_, i) => ({
@@ -54,8 +78,9 @@ const ticks = (hours * 3600 * 1000) / world.tickMs;
 const start = process.hrtime.bigint();
 world.runToEnd();
 const wallS = Number(process.hrtime.bigint() - start) / 1e9;
-const sum = (f: (s: ReturnType<NonNullable<(typeof world.domains)[0]["guest"]>["stats"]>) => number) =>
-  world.domains.reduce((n, d) => n + (d.guest ? f(d.guest.stats(world.nowMs)) : 0), 0);
+const sum = (
+  f: (s: ReturnType<NonNullable<(typeof world.domains)[0]["guest"]>["stats"]>) => number,
+) => world.domains.reduce((n, d) => n + (d.guest ? f(d.guest.stats(world.nowMs)) : 0), 0);
 const oomKills = world.domains.reduce((n, d) => n + (d.guest?.oomKills ?? 0), 0);
 console.log(
   JSON.stringify(

@@ -1,4 +1,5 @@
 /** The `ballast` command: argument parsing and printing only. */
+import { benchCommand } from "./bench.js";
 import { checkCommand } from "./check.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from "./errors.js";
 import { simCommand } from "./sim.js";
@@ -9,6 +10,8 @@ usage:
   ballast sim run FILE [--json]       run a scenario on the simulated host
   ballast check --memory SIZE --maxmem SIZE [--arch i686] [--cmdline TEXT]
   ballast check FILE.cfg              would this xl domain boot, and what does ballooning up cost?
+  ballast bench policies [--scenarios DIR] [--policies LIST] [--json]
+                                      every policy on every scenario, same seed, same simulator
 
 Sizes take binary units: 512MiB, 1.5GiB, 4G (= 4GiB). A bare number is refused.
 Exit codes: 0 done, 1 failed (or: would not boot), 2 bad input.`;
@@ -22,6 +25,8 @@ export async function main(argv: string[]): Promise<number> {
         return simCommand(rest, out);
       case "check":
         return checkCommand(rest, out);
+      case "bench":
+        return benchCommand(rest, out);
       case undefined:
       case "help":
       case "--help":

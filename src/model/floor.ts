@@ -4,8 +4,8 @@
  * rule for simulated and real guests).
  *
  *   floor = overhead            actual - MemTotal: kernel image, mem_map, reservations
- *         + working set         Active(anon) + Active(file), and Inactive(anon) too when
- *                               the guest has no swap (anon then cannot be reclaimed)
+ *         + working set         Active(anon) + Active(file), plus the Inactive(anon) that
+ *                               free swap cannot take (anon leaves RAM only through swap)
  *         + unevictable         Unevictable + SUnreclaim
  *         + reserve             the low watermark for MemTotal (below it kswapd runs
  *                               all the time), from mm/page_alloc.c's formulas
@@ -32,8 +32,10 @@ export function computeFloor(stats: GuestStats, actualBytes: number): Floor | nu
   const activeAnon = stats.active_anon_bytes;
   const activeFile = stats.active_file_bytes;
   if (total === undefined || activeAnon === undefined || activeFile === undefined) return null;
-  const noSwap = (stats.swap_total_bytes ?? 0) === 0;
-  const workingSet = activeAnon + activeFile + (noSwap ? (stats.inactive_anon_bytes ?? 0) : 0);
+  // Inactive anon can only leave RAM through swap: what swap cannot take is stuck.
+  const swapFree = stats.swap_free_bytes ?? stats.swap_total_bytes ?? 0;
+  const stuckAnon = Math.max(0, (stats.inactive_anon_bytes ?? 0) - swapFree);
+  const workingSet = activeAnon + activeFile + stuckAnon;
   const overhead = Math.max(0, actualBytes - total);
   const unevictable = (stats.unevictable_bytes ?? 0) + (stats.slab_unreclaimable_bytes ?? 0);
   const reserve = watermarks(Math.floor(total / PAGE_SIZE)).low * PAGE_SIZE;

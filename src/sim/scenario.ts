@@ -8,6 +8,7 @@ import { dirname, resolve } from "node:path";
 import { isMap, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import type { Arch } from "../model/domain.js";
+import type { GuestSettings } from "../model/settings.js";
 import { MiB, PAGE_SIZE, parseDuration, parseRate, parseSize, UnitError } from "../units/index.js";
 import { CmdlineError, parseCmdline } from "./guest/cmdline.js";
 import { DEFAULT_BALLOON_RATE_BYTES_PER_S, DEFAULT_READ_RATE_BYTES_PER_S } from "./guest/costs.js";
@@ -166,6 +167,16 @@ const domainSchema = z.strictObject({
   deflate_on_oom: z.boolean().optional(),
   balloon_rate: rate.optional(),
   workload: workloadSchema.optional(),
+  settings: z
+    .strictObject({
+      min: size.optional(),
+      max: size.optional(),
+      weight: z.number().positive().max(10000).optional(),
+      buffer: z.number().min(0).max(2000).optional(),
+    })
+    .optional(),
+  lie: z.enum(["hog", "garbage"]).optional(),
+  start: duration.optional(),
 });
 
 const scenarioSchema = z.strictObject({
@@ -381,6 +392,24 @@ export function parseScenario(text: string, source: string, baseDir: string): Sc
     return out;
   };
 
+  const resolveSettings = (
+    raw: z.infer<typeof domainSchema>["settings"],
+    maxmem: number,
+    path: (string | number)[],
+  ): Partial<GuestSettings> | undefined => {
+    if (!raw) return undefined;
+    const out: Partial<GuestSettings> = {};
+    if (raw.min !== undefined) out.minBytes = raw.min;
+    if (raw.max !== undefined) out.maxBytes = raw.max;
+    if (raw.weight !== undefined) out.weight = raw.weight;
+    if (raw.buffer !== undefined) out.bufferPct = raw.buffer;
+    if (raw.max !== undefined && raw.max > maxmem)
+      problem([...path, "max"], "is above the domain's maxmem");
+    if (raw.min !== undefined && raw.min > (raw.max ?? maxmem))
+      problem([...path, "min"], "is above max");
+    return out;
+  };
+
   let dom0: Scenario["host"]["dom0"] = null;
   if (raw.host.dom0) {
     try {
@@ -465,7 +494,11 @@ export function parseScenario(text: string, source: string, baseDir: string): Sc
       deflateOnOom: d.deflate_on_oom ?? false,
       balloonRateBytesPerS: d.balloon_rate ?? DEFAULT_BALLOON_RATE_BYTES_PER_S,
       workload: resolveWorkload(d.workload, p("workload")),
+      settings: resolveSettings(d.settings, maxmem, p("settings")),
+      lie: d.lie ?? null,
+      startMs: d.start ?? 0,
     });
+    if ((d.start ?? 0) > raw.duration) problem(p("start"), "is after the end of the scenario");
   });
   for (const d of domains) {
     if (d.balloonRateBytesPerS < PAGE_SIZE) {

@@ -30,6 +30,14 @@ export class World implements ToolstackHost {
   readonly events: SimEvent[] = [];
   private nextId = 0;
   private pending: ScenarioEvent[];
+  private toCreate: DomainSpec[];
+  /**
+   * Squeezed-style admission for domains that start later: when set, a start waits
+   * (its memory counted in `reservedBytes()`) until this says go; the build then
+   * succeeds or fails on what is free. Null: build at once.
+   */
+  admission: ((spec: DomainSpec, waitedMs: number) => boolean) | null = null;
+  private waitingSince = new Map<string, number>();
   /** Called after every tick (tests check invariants here). */
   onTick: ((w: World) => void) | null = null;
 
@@ -40,7 +48,10 @@ export class World implements ToolstackHost {
     this.hv = new Hypervisor(memPages, Math.floor(scenario.host.reserveBytes / PAGE_SIZE));
     this.pending = [...scenario.events];
     if (scenario.host.dom0) this.buildDom0(scenario);
-    for (const spec of scenario.domains) this.create(spec);
+    this.toCreate = scenario.domains
+      .filter((s) => (s.startMs ?? 0) > 0)
+      .sort((a, b) => (a.startMs ?? 0) - (b.startMs ?? 0));
+    for (const spec of scenario.domains) if ((spec.startMs ?? 0) === 0) this.create(spec);
   }
 
   private buildDom0(s: Scenario): void {
@@ -120,8 +131,33 @@ export class World implements ToolstackHost {
     return execute(this, cmd);
   }
 
+  /** Memory promised to starts that are waiting for admission. */
+  reservedBytes(): number {
+    let n = 0;
+    for (const spec of this.toCreate) if (this.waitingSince.has(spec.name)) n += spec.memoryBytes;
+    return n;
+  }
+
+  /** Run a parsed command now (the daemon and the policy benchmark use this). */
+  runCommand(cmd: Command): CommandResult {
+    return execute(this, cmd);
+  }
+
   /** Run every scenario event due at the current time. */
   private runDue(): void {
+    for (let i = 0; i < this.toCreate.length; ) {
+      const spec = this.toCreate[i]!;
+      if ((spec.startMs ?? 0) > this.nowMs) break;
+      const since = this.waitingSince.get(spec.name) ?? this.nowMs;
+      this.waitingSince.set(spec.name, since);
+      if (this.admission && !this.admission(spec, this.nowMs - since)) {
+        i++;
+        continue;
+      }
+      this.toCreate.splice(i, 1);
+      this.waitingSince.delete(spec.name);
+      this.create(spec);
+    }
     while (this.pending.length > 0 && this.pending[0]!.atMs <= this.nowMs) {
       const ev = this.pending.shift()!;
       execute(this, ev.command);

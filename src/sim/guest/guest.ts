@@ -50,6 +50,14 @@ import {
 import { Psi } from "./psi.js";
 import { type ReclaimMode, reclaim } from "./reclaim.js";
 
+/**
+ * How a guest may lie in what it reports: `hog` claims plausibly to be starving (no
+ * free memory, everything active, high PSI, a fault storm) whatever it has; `garbage`
+ * reports numbers that cannot be true (free above total, PSI above 100, counters going
+ * backwards).
+ */
+export type StatsLie = "hog" | "garbage";
+
 export interface GuestConfig {
   name: string;
   arch: Arch;
@@ -58,6 +66,7 @@ export interface GuestConfig {
   balloonRateBytesPerS: number;
   workload: WorkloadSpec;
   seed: number;
+  lie?: StatsLie | null;
 }
 
 interface Proc {
@@ -103,6 +112,7 @@ export class Guest {
   readonly psi = new Psi();
   private readonly seed: number;
   private readonly trace: WorkloadSpec["trace"];
+  readonly lie: StatsLie | null;
 
   free: number;
   balloon: number;
@@ -146,6 +156,7 @@ export class Guest {
     this.wm = watermarks(this.managed());
     this.driver = new BalloonDriver(this.actual(), pages(cfg.balloonRateBytesPerS));
     this.trace = cfg.workload.trace;
+    this.lie = cfg.lie ?? null;
     const phases = cfg.workload.phases;
     for (const p of cfg.workload.processes) {
       this.procs.push({
@@ -310,7 +321,7 @@ export class Guest {
     for (const p of this.procs) {
       if (!p.alive) continue;
       let want: Want;
-      if (p.spec) want = processWant(p.spec, p.phases, this.seed, nowMs);
+      if (p.spec) want = processWant(p.spec, p.phases, this.seed, nowMs, this.name);
       else want = traceProcessWant(this.trace!, nowMs);
       const need = this.reconcileAnon(p, pages(want.anon), pages(want.hot));
       // Hot swapped pages are touched within the second: swap-ins (major faults).
@@ -692,6 +703,42 @@ export class Guest {
       psi_full_avg60: full.avg60,
       psi_full_avg300: full.avg300,
     };
+  }
+
+  /** What the guest tells the host: its true stats, unless it lies. */
+  reportedStats(nowMs: number): GuestStats {
+    const s = this.stats(nowMs);
+    if (this.lie === "hog") {
+      const total = s.total_bytes ?? 0;
+      const t = nowMs / 1000;
+      return {
+        ...s,
+        free_bytes: 0,
+        available_bytes: 0,
+        anon_bytes: total,
+        file_bytes: 0,
+        active_anon_bytes: total,
+        inactive_anon_bytes: 0,
+        active_file_bytes: 0,
+        inactive_file_bytes: 0,
+        major_faults: (s.major_faults ?? 0) + Math.floor(5000 * t),
+        swap_in_bytes: (s.swap_in_bytes ?? 0) + Math.floor(8 * 1024 * 1024 * t),
+        psi_some_avg10: 60,
+        psi_full_avg10: 40,
+      };
+    }
+    if (this.lie === "garbage") {
+      const total = s.total_bytes ?? 0;
+      return {
+        ...s,
+        free_bytes: total * 2,
+        available_bytes: total * 3,
+        psi_some_avg10: 250,
+        psi_full_avg10: 300,
+        major_faults: Math.max(0, 1e9 - nowMs),
+      };
+    }
+    return s;
   }
 
   /** Give every frame back (destroy): returns how many the host gets. */

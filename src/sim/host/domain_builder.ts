@@ -4,10 +4,12 @@
  * created (xl create fails with "failed to allocate memory"); nothing is taken then.
  */
 import type { Arch, BootError, DomainState } from "../../model/domain.js";
+import type { GuestSettings } from "../../model/settings.js";
 import { formatSize, PAGE_SIZE } from "../../units/index.js";
 import { type BootLayout, bootGuest, type Placement } from "../guest/boot.js";
 import { parseCmdline } from "../guest/cmdline.js";
 import { defaultGuestE820, type E820Entry, guestE820AroundHole } from "../guest/e820.js";
+import type { StatsLie } from "../guest/guest.js";
 import { Guest } from "../guest/guest.js";
 import type { WorkloadSpec } from "../workload/spec.js";
 import type { Hypervisor } from "./hypervisor.js";
@@ -27,6 +29,12 @@ export interface DomainSpec {
   workload: WorkloadSpec;
   /** dom0: populated like a PV guest over the host's E820. */
   isDom0?: boolean;
+  /** Daemon settings the scenario gives (min, max, weight, buffer). */
+  settings?: Partial<GuestSettings>;
+  /** Virtual time at which the domain is created (0: at the start). */
+  startMs?: number;
+  /** A guest that lies in its statistics (for testing policies against liars). */
+  lie?: StatsLie | null;
 }
 
 export interface SimDomain {
@@ -109,6 +117,7 @@ export function buildDomain(spec: DomainSpec, hv: Hypervisor, id: number, seed: 
       balloonRateBytesPerS: spec.balloonRateBytesPerS,
       workload: spec.workload,
       seed,
+      lie: spec.lie ?? null,
     },
     layout,
   );

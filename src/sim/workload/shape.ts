@@ -63,6 +63,8 @@ export function processWant(
   phases: readonly PhaseSpec[],
   seed: number,
   t: number,
+  /** Who runs it (the guest's name): two guests' spikes are drawn independently. */
+  scope = "",
 ): Want {
   if (t < spec.startMs) return { anon: 0, hot: 0 };
   const mine = phases.filter((p) => p.process === spec.name);
@@ -81,7 +83,7 @@ export function processWant(
     const s = spec.spikes;
     const k = Math.floor(alive / s.everyMs);
     const offset =
-      s.jitterMs > 0 ? Math.floor(uniform(seed, `spike:${spec.name}`, k) * s.jitterMs) : 0;
+      s.jitterMs > 0 ? Math.floor(uniform(seed, `spike:${scope}:${spec.name}`, k) * s.jitterMs) : 0;
     const into = alive - k * s.everyMs - offset;
     if (into >= 0 && into < s.lengthMs) {
       anon += s.anon;

@@ -1,0 +1,48 @@
+/**
+ * One interface for every host Ballast controls (DESIGN.md, "The Backend interface"):
+ * the simulator (`sim.ts`) and real QEMU guests (`qemu/`). Asynchronous, because real
+ * backends talk to sockets; the simulator answers at once.
+ */
+import type { DomainInfo } from "../model/domain.js";
+import type { SimEvent } from "../model/events.js";
+import type { GuestSettings } from "../model/settings.js";
+import type { GuestStats } from "../model/stats.js";
+
+export interface HostInfo {
+  totalBytes: number;
+  freeBytes: number;
+  reserveBytes: number;
+}
+
+export interface BackendDomain extends DomainInfo {
+  /** Has a working balloon the daemon may move. */
+  balloonable: boolean;
+  /** Settings the backend's own configuration gives (scenario, VM list), if any. */
+  configured?: Partial<GuestSettings>;
+}
+
+export interface SetTargetOptions {
+  /** Allow a target below the guest's floor. */
+  force?: boolean;
+  /** Say what would change; change nothing. */
+  dryRun?: boolean;
+}
+
+export interface BackendResult {
+  ok: boolean;
+  code?: string;
+  message: string;
+}
+
+export interface Backend {
+  readonly kind: string;
+  host(): Promise<HostInfo>;
+  domains(): Promise<BackendDomain[]>;
+  /** What the guest reports (untrusted), or null when it reports nothing. */
+  stats(name: string): Promise<GuestStats | null>;
+  setTarget(name: string, bytes: number, opts?: SetTargetOptions): Promise<BackendResult>;
+  setMax(name: string, bytes: number): Promise<BackendResult>;
+  /** Events after index `since`; `next` is the index to ask from next time. */
+  events(since: number): { events: SimEvent[]; next: number };
+  close(): Promise<void>;
+}

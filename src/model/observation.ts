@@ -1,0 +1,42 @@
+/**
+ * What a policy sees: a snapshot of the host and its guests. Sizes in bytes, time in
+ * milliseconds. Guest statistics come from the guest and may be absent or lies.
+ */
+import type { GuestSettings } from "./settings.js";
+import type { GuestStats } from "./stats.js";
+
+export interface HostObservation {
+  totalBytes: number;
+  freeBytes: number;
+  reserveBytes: number;
+}
+
+export interface GuestObservation {
+  name: string;
+  /** Memory the guest was started with. */
+  memoryBytes: number;
+  maxmemBytes: number;
+  targetBytes: number;
+  /** What the host backs now (host truth). */
+  actualBytes: number;
+  /** Untrusted. */
+  stats: GuestStats | null;
+  settings: GuestSettings;
+  /** Dom0 and guests without a working balloon are observed but never moved. */
+  balloonable: boolean;
+}
+
+export interface Observation {
+  nowMs: number;
+  host: HostObservation;
+  guests: GuestObservation[];
+  /** Memory promised to domains about to start (kept free, as squeezed's reservations). */
+  reservedBytes: number;
+}
+
+export interface Decision {
+  name: string;
+  targetBytes: number;
+  /** Why, in words an operator reads in the log. */
+  reason: string;
+}
