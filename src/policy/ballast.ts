@@ -5,7 +5,8 @@
  * What it does, every second:
  * - Reads pressure: PSI some avg10, the major-fault rate and the swap-in rate.
  * - Finds each guest's need by probing down carefully, as Meta's senpai does for
- *   cgroups: after watching a new guest for 5 minutes (its first peaks), while the
+ *   cgroups: after watching a new guest for 5 minutes (taking what it was first seen
+ *   with as its demand, buffer on top, so its first peaks find memory), while the
  *   guest shows no pressure its need estimate shrinks by 2% a step;
  *   at the first sign of stall (PSI some >= 0.5%, or major faults / swap-ins above a
  *   trickle) it stops, raises the need by 5% and holds for 60 s.
@@ -74,6 +75,20 @@ interface Memo {
   greedySinceMs: number | null;
   grownSinceGreedy: boolean;
 }
+
+/**
+ * Named fault switches, as squeezed's fistpoints: each turns one safety rule off, so a
+ * test can show that without it a scenario goes wrong.
+ */
+export type BallastFistpoint =
+  /** Targets may go below the guest's floor. */
+  | "ignore-floor"
+  /** Every guest's statistics are believed, however implausible or insatiable. */
+  | "trust-everyone"
+  /** Pressure spikes and stalls are ignored: probing never backs off. */
+  | "ignore-pressure"
+  /** Probing takes whatever it likes, not just cheap memory. */
+  | "probe-anything";
 
 export interface BallastState {
   memo: Record<string, Memo>;
@@ -148,206 +163,219 @@ export function waterFill(items: Array<{ weight: number; cap: number }>, amount:
   return out;
 }
 
-export const ballastPolicy: Policy<BallastState> = {
-  name: "ballast",
-  summary:
-    "Ballast: need found by pressure-guided probing, floors and buffers kept, spare left free, weights under contention, guests untrusted",
-  intervalMs: BALLAST.intervalMs,
-  initialState: () => ({ memo: {} }),
-  decide(obs, state) {
-    const memo: BallastState["memo"] = {};
-    const guests = obs.guests.filter((g) => g.balloonable);
-    interface Plan {
-      g: GuestObservation;
-      floor: number;
-      want: number;
-      trusted: boolean;
-      insatiable: boolean;
-      note: string;
-    }
-    const plans: Plan[] = [];
-    for (const g of guests) {
-      const prev = state.memo[g.name];
-      const s = g.stats;
-      const fresh = !!s && (prev?.lastTs == null || (s.timestamp_s ?? 0) > prev.lastTs);
-      const lastFreshMs = fresh || !prev ? obs.nowMs : prev.lastFreshMs;
-      let why = implausible(s, g, prev);
-      if (!why && obs.nowMs - lastFreshMs > BALLAST.staleAfterMs) why = "statistics are stale";
-      const m: Memo = {
-        need: prev?.need ?? g.actualBytes,
-        firstSeenMs: prev?.firstSeenMs ?? obs.nowMs,
-        peak: prev?.peak ?? 0,
-        peakAtMs: prev?.peakAtMs ?? obs.nowMs,
-        holdUntilMs: prev?.holdUntilMs ?? 0,
-        lastMajorFaults: s?.major_faults ?? prev?.lastMajorFaults ?? null,
-        lastSwapIn: s?.swap_in_bytes ?? prev?.lastSwapIn ?? null,
-        lastTs: s?.timestamp_s ?? prev?.lastTs ?? null,
-        lastFreshMs,
-        greedySinceMs: prev?.greedySinceMs ?? null,
-        grownSinceGreedy: prev?.grownSinceGreedy ?? false,
-      };
-      memo[g.name] = m;
-      const minB = g.settings.minBytes;
-      const maxB = Math.min(g.settings.maxBytes, g.maxmemBytes);
-      if (why || !s) {
-        // Not moved on its word: it stays where it is (within its settings).
-        const keep = clamp(g.targetBytes, minB, maxB);
+export function makeBallastPolicy(
+  opts: { fistpoints?: BallastFistpoint[] } = {},
+): Policy<BallastState> {
+  const fist = new Set(opts.fistpoints ?? []);
+  return {
+    name: "ballast",
+    summary:
+      "Ballast: need found by pressure-guided probing, floors and buffers kept, spare left free, weights under contention, guests untrusted",
+    intervalMs: BALLAST.intervalMs,
+    initialState: () => ({ memo: {} }),
+    decide(obs, state) {
+      const memo: BallastState["memo"] = {};
+      const guests = obs.guests.filter((g) => g.balloonable);
+      interface Plan {
+        g: GuestObservation;
+        floor: number;
+        want: number;
+        trusted: boolean;
+        insatiable: boolean;
+        note: string;
+      }
+      const plans: Plan[] = [];
+      for (const g of guests) {
+        const prev = state.memo[g.name];
+        const s = g.stats;
+        const fresh = !!s && (prev?.lastTs == null || (s.timestamp_s ?? 0) > prev.lastTs);
+        const lastFreshMs = fresh || !prev ? obs.nowMs : prev.lastFreshMs;
+        let why = fist.has("trust-everyone") ? null : implausible(s, g, prev);
+        if (!why && obs.nowMs - lastFreshMs > BALLAST.staleAfterMs) why = "statistics are stale";
+        const m: Memo = {
+          need: prev?.need ?? g.actualBytes,
+          firstSeenMs: prev?.firstSeenMs ?? obs.nowMs,
+          peak: prev?.peak ?? 0,
+          peakAtMs: prev?.peakAtMs ?? obs.nowMs,
+          holdUntilMs: prev?.holdUntilMs ?? 0,
+          lastMajorFaults: s?.major_faults ?? prev?.lastMajorFaults ?? null,
+          lastSwapIn: s?.swap_in_bytes ?? prev?.lastSwapIn ?? null,
+          lastTs: s?.timestamp_s ?? prev?.lastTs ?? null,
+          lastFreshMs,
+          greedySinceMs: prev?.greedySinceMs ?? null,
+          grownSinceGreedy: prev?.grownSinceGreedy ?? false,
+        };
+        memo[g.name] = m;
+        const minB = g.settings.minBytes;
+        const maxB = Math.min(g.settings.maxBytes, g.maxmemBytes);
+        if (why || !s) {
+          // Not moved on its word: it stays where it is (within its settings).
+          const keep = clamp(g.targetBytes, minB, maxB);
+          plans.push({
+            g,
+            floor: minB,
+            want: keep,
+            trusted: false,
+            insatiable: true,
+            note: `untrusted (${why})`,
+          });
+          continue;
+        }
+        const floorInfo = computeFloor(s, g.actualBytes);
+        const floor = fist.has("ignore-floor")
+          ? minB
+          : clamp(floorInfo?.floorBytes ?? minB, minB, maxB);
+        const dt =
+          prev?.lastTs != null && s.timestamp_s > prev.lastTs ? s.timestamp_s - prev.lastTs : 0;
+        const faultRate =
+          dt > 0 && prev?.lastMajorFaults != null
+            ? ((s.major_faults ?? 0) - prev.lastMajorFaults) / dt
+            : 0;
+        const swapInRate =
+          dt > 0 && prev?.lastSwapIn != null ? ((s.swap_in_bytes ?? 0) - prev.lastSwapIn) / dt : 0;
+        const psi = s.psi_some_avg10 ?? 0;
+        const heed = !fist.has("ignore-pressure");
+        const spike = heed && (psi >= BALLAST.spikePsi || faultRate >= BALLAST.spikeFaultsPerS);
+        const stall =
+          heed &&
+          (psi >= BALLAST.stallPsi ||
+            faultRate >= BALLAST.stallFaultsPerS ||
+            swapInRate >= BALLAST.stallSwapInPerS);
+        let note: string;
+        if (spike) {
+          m.need = Math.max(m.need, g.actualBytes) * (1 + BALLAST.spikeRaise);
+          m.holdUntilMs = obs.nowMs + BALLAST.holdMs;
+          note = `pressure spike (psi ${psi.toFixed(2)}, ${Math.round(faultRate)} major faults/s): deflate now`;
+        } else if (stall) {
+          m.need = Math.max(m.need, g.actualBytes * (1 + BALLAST.stallRaise));
+          m.holdUntilMs = obs.nowMs + BALLAST.holdMs;
+          note = `first sign of stall (psi ${psi.toFixed(2)}, ${Math.round(faultRate)} major faults/s): back off`;
+        } else if (obs.nowMs - m.firstSeenMs < BALLAST.learnMs) {
+          // Watching, not probing. Until it has a history, its demand is taken to be
+          // what it was first seen with, and it gets its buffer on top as Hyper-V gives
+          // buffer on top of demand; the estimate is held, not ratcheted on actual.
+          note = `learning (first ${BALLAST.learnMs / 60000} min), psi ${psi.toFixed(2)}`;
+        } else if (obs.nowMs >= m.holdUntilMs) {
+          // Probe only into what the guest can give cheaply: free memory above its high
+          // watermark and clean page cache. Going further would make the balloon force
+          // the guest to swap, which is the stall we are trying to avoid.
+          const wm = watermarks(Math.floor((s.total_bytes ?? 0) / PAGE_SIZE));
+          // Leave 1% of the guest above its high watermark so that slow growth is met by
+          // kswapd in the background rather than by direct reclaim.
+          const keep = wm.high * PAGE_SIZE + 0.01 * (s.total_bytes ?? 0);
+          const cheap = Math.max(0, (s.free_bytes ?? 0) - keep) + (s.inactive_file_bytes ?? 0);
+          const step = Math.min(
+            Math.min(m.need, g.actualBytes) * BALLAST.probeStep,
+            fist.has("probe-anything") ? Infinity : cheap,
+          );
+          if (step >= MiB) {
+            m.need = Math.max(floor, Math.min(m.need, g.actualBytes) - step);
+            note = `idle, psi ${psi.toFixed(2)}: probing down`;
+          } else {
+            m.need = Math.max(floor, Math.min(m.need, g.actualBytes));
+            note = `idle, psi ${psi.toFixed(2)}: nothing cheap left to take`;
+          }
+        } else {
+          note = `holding after a stall, psi ${psi.toFixed(2)}`;
+        }
+        m.need = clamp(m.need, floor, maxB);
+        const age = obs.nowMs - m.peakAtMs;
+        const decayed =
+          age <= BALLAST.peakHoldMs
+            ? m.peak
+            : m.peak * 0.5 ** ((age - BALLAST.peakHoldMs) / BALLAST.peakHalfLifeMs);
+        if (floor >= decayed) {
+          m.peak = floor;
+          m.peakAtMs = obs.nowMs;
+        }
+        const peakNow = Math.max(decayed, floor);
+        // Insatiable: claims to use all it has, under pressure, even after being grown.
+        const active = (s.active_anon_bytes ?? 0) + (s.active_file_bytes ?? 0);
+        const greedy = stall && active >= 0.97 * (s.total_bytes ?? Infinity);
+        if (!greedy) {
+          m.greedySinceMs = null;
+          m.grownSinceGreedy = false;
+        } else if (m.greedySinceMs === null) {
+          m.greedySinceMs = obs.nowMs;
+        }
+        if (greedy && g.targetBytes > (prev ? g.actualBytes : Infinity)) m.grownSinceGreedy = true;
+        const insatiable =
+          !fist.has("trust-everyone") &&
+          m.greedySinceMs !== null &&
+          m.grownSinceGreedy &&
+          obs.nowMs - m.greedySinceMs >= BALLAST.insatiableAfterMs;
+        const want = clamp(
+          Math.max(floor, m.need, peakNow) * (1 + g.settings.bufferPct / 100),
+          Math.max(floor, minB),
+          maxB,
+        );
+        // Headroom for a return to the peak must be free memory: a spike into page cache
+        // waits for direct reclaim (a stall). Cache sitting where that headroom should be
+        // is counted on top of the want, not as headroom.
+        const cache = s.inactive_file_bytes ?? 0;
+        const planned = clamp(want + Math.min(cache, Math.max(0, peakNow - floor)), want, maxB);
         plans.push({
           g,
-          floor: minB,
-          want: keep,
-          trusted: false,
-          insatiable: true,
-          note: `untrusted (${why})`,
+          floor,
+          want: planned,
+          trusted: true,
+          insatiable,
+          note: `${note}, floor ${formatSize(floor)}`,
         });
-        continue;
       }
-      const floorInfo = computeFloor(s, g.actualBytes);
-      const floor = clamp(floorInfo?.floorBytes ?? minB, minB, maxB);
-      const dt =
-        prev?.lastTs != null && s.timestamp_s > prev.lastTs ? s.timestamp_s - prev.lastTs : 0;
-      const faultRate =
-        dt > 0 && prev?.lastMajorFaults != null
-          ? ((s.major_faults ?? 0) - prev.lastMajorFaults) / dt
-          : 0;
-      const swapInRate =
-        dt > 0 && prev?.lastSwapIn != null ? ((s.swap_in_bytes ?? 0) - prev.lastSwapIn) / dt : 0;
-      const psi = s.psi_some_avg10 ?? 0;
-      const spike = psi >= BALLAST.spikePsi || faultRate >= BALLAST.spikeFaultsPerS;
-      const stall =
-        psi >= BALLAST.stallPsi ||
-        faultRate >= BALLAST.stallFaultsPerS ||
-        swapInRate >= BALLAST.stallSwapInPerS;
-      let note: string;
-      if (spike) {
-        m.need = Math.max(m.need, g.actualBytes) * (1 + BALLAST.spikeRaise);
-        m.holdUntilMs = obs.nowMs + BALLAST.holdMs;
-        note = `pressure spike (psi ${psi.toFixed(2)}, ${Math.round(faultRate)} major faults/s): deflate now`;
-      } else if (stall) {
-        m.need = Math.max(m.need, g.actualBytes * (1 + BALLAST.stallRaise));
-        m.holdUntilMs = obs.nowMs + BALLAST.holdMs;
-        note = `first sign of stall (psi ${psi.toFixed(2)}, ${Math.round(faultRate)} major faults/s): back off`;
-      } else if (obs.nowMs - m.firstSeenMs < BALLAST.learnMs) {
-        // Watching, not probing: keep what it was given (no ratchet on actual).
-        m.need = Math.max(
-          m.need,
-          Math.min(g.targetBytes, g.actualBytes) / (1 + g.settings.bufferPct / 100),
-        );
-        note = `learning (first ${BALLAST.learnMs / 60000} min), psi ${psi.toFixed(2)}`;
-      } else if (obs.nowMs >= m.holdUntilMs) {
-        // Probe only into what the guest can give cheaply: free memory above its high
-        // watermark and clean page cache. Going further would make the balloon force
-        // the guest to swap, which is the stall we are trying to avoid.
-        const wm = watermarks(Math.floor((s.total_bytes ?? 0) / PAGE_SIZE));
-        // Leave 1% of the guest above its high watermark so that slow growth is met by
-        // kswapd in the background rather than by direct reclaim.
-        const keep = wm.high * PAGE_SIZE + 0.01 * (s.total_bytes ?? 0);
-        const cheap = Math.max(0, (s.free_bytes ?? 0) - keep) + (s.inactive_file_bytes ?? 0);
-        const step = Math.min(Math.min(m.need, g.actualBytes) * BALLAST.probeStep, cheap);
-        if (step >= MiB) {
-          m.need = Math.max(floor, Math.min(m.need, g.actualBytes) - step);
-          note = `idle, psi ${psi.toFixed(2)}: probing down`;
-        } else {
-          m.need = Math.max(floor, Math.min(m.need, g.actualBytes));
-          note = `idle, psi ${psi.toFixed(2)}: nothing cheap left to take`;
-        }
-      } else {
-        note = `holding after a stall, psi ${psi.toFixed(2)}`;
-      }
-      m.need = clamp(m.need, floor, maxB);
-      const age = obs.nowMs - m.peakAtMs;
-      const decayed =
-        age <= BALLAST.peakHoldMs
-          ? m.peak
-          : m.peak * 0.5 ** ((age - BALLAST.peakHoldMs) / BALLAST.peakHalfLifeMs);
-      if (floor >= decayed) {
-        m.peak = floor;
-        m.peakAtMs = obs.nowMs;
-      }
-      const peakNow = Math.max(decayed, floor);
-      // Insatiable: claims to use all it has, under pressure, even after being grown.
-      const active = (s.active_anon_bytes ?? 0) + (s.active_file_bytes ?? 0);
-      const greedy = stall && active >= 0.97 * (s.total_bytes ?? Infinity);
-      if (!greedy) {
-        m.greedySinceMs = null;
-        m.grownSinceGreedy = false;
-      } else if (m.greedySinceMs === null) {
-        m.greedySinceMs = obs.nowMs;
-      }
-      if (greedy && g.targetBytes > (prev ? g.actualBytes : Infinity)) m.grownSinceGreedy = true;
-      const insatiable =
-        m.greedySinceMs !== null &&
-        m.grownSinceGreedy &&
-        obs.nowMs - m.greedySinceMs >= BALLAST.insatiableAfterMs;
-      const want = clamp(
-        Math.max(floor, m.need, peakNow) * (1 + g.settings.bufferPct / 100),
-        Math.max(floor, minB),
-        maxB,
+
+      // Fit wants into what the host can give balloonable guests.
+      const capacity = Math.max(
+        0,
+        obs.host.freeBytes +
+          guests.reduce((n, g) => n + g.actualBytes, 0) -
+          obs.reservedBytes -
+          BALLAST.hostSlack,
       );
-      // Headroom for a return to the peak must be free memory: a spike into page cache
-      // waits for direct reclaim (a stall). Cache sitting where that headroom should be
-      // is counted on top of the want, not as headroom.
-      const cache = s.inactive_file_bytes ?? 0;
-      const planned = clamp(want + Math.min(cache, Math.max(0, peakNow - floor)), want, maxB);
-      plans.push({
-        g,
-        floor,
-        want: planned,
-        trusted: true,
-        insatiable,
-        note: `${note}, floor ${formatSize(floor)}`,
-      });
-    }
-
-    // Fit wants into what the host can give balloonable guests.
-    const capacity = Math.max(
-      0,
-      obs.host.freeBytes +
-        guests.reduce((n, g) => n + g.actualBytes, 0) -
-        obs.reservedBytes -
-        BALLAST.hostSlack,
-    );
-    const totalWant = plans.reduce((n, p) => n + p.want, 0);
-    const targets = plans.map((p) => p.want);
-    let contended = false;
-    if (totalWant > capacity && plans.length > 0) {
-      contended = true;
-      const wsum = plans.reduce((n, p) => n + p.g.settings.weight, 0);
-      const share = plans.map((p) => (capacity * p.g.settings.weight) / wsum);
-      const base = plans.map((p, i) => Math.min(p.floor, share[i]!, p.want));
-      let left = capacity - base.reduce((a, b) => a + b, 0);
-      const fillTo = (goal: (p: Plan, i: number) => number) => {
-        const items = plans.map((p, i) => ({
-          weight: p.g.settings.weight,
-          cap:
-            p.trusted && !p.insatiable
-              ? Math.max(0, goal(p, i) - base[i]!)
-              : Math.max(0, Math.min(goal(p, i), share[i]!) - base[i]!),
-        }));
-        const got = waterFill(items, left);
-        got.forEach((x, i) => {
-          base[i]! += x;
-          left -= x;
+      const totalWant = plans.reduce((n, p) => n + p.want, 0);
+      const targets = plans.map((p) => p.want);
+      let contended = false;
+      if (totalWant > capacity && plans.length > 0) {
+        contended = true;
+        const wsum = plans.reduce((n, p) => n + p.g.settings.weight, 0);
+        const share = plans.map((p) => (capacity * p.g.settings.weight) / wsum);
+        const base = plans.map((p, i) => Math.min(p.floor, share[i]!, p.want));
+        let left = capacity - base.reduce((a, b) => a + b, 0);
+        const fillTo = (goal: (p: Plan, i: number) => number) => {
+          const items = plans.map((p, i) => ({
+            weight: p.g.settings.weight,
+            cap:
+              p.trusted && !p.insatiable
+                ? Math.max(0, goal(p, i) - base[i]!)
+                : Math.max(0, Math.min(goal(p, i), share[i]!) - base[i]!),
+          }));
+          const got = waterFill(items, left);
+          got.forEach((x, i) => {
+            base[i]! += x;
+            left -= x;
+          });
+        };
+        fillTo((p) => p.floor);
+        fillTo((p) => p.want);
+        plans.forEach((_, i) => {
+          targets[i] = base[i]!;
         });
-      };
-      fillTo((p) => p.floor);
-      fillTo((p) => p.want);
-      plans.forEach((_, i) => {
-        targets[i] = base[i]!;
-      });
-    }
+      }
 
-    const decisions: Decision[] = [];
-    plans.forEach((p, i) => {
-      const t = mibFloor(targets[i]!);
-      if (Math.abs(t - p.g.targetBytes) < MiB) return;
-      const m = memo[p.g.name]!;
-      if (t > p.g.targetBytes && m.greedySinceMs !== null) m.grownSinceGreedy = true;
-      const tag = contended
-        ? `; host contended: weight ${p.g.settings.weight}${p.insatiable ? ", held to its share" : ""}`
-        : "";
-      decisions.push({ name: p.g.name, targetBytes: t, reason: `${p.note}${tag}` });
-    });
-    return { decisions, state: { memo } };
-  },
-};
+      const decisions: Decision[] = [];
+      plans.forEach((p, i) => {
+        const t = mibFloor(targets[i]!);
+        if (Math.abs(t - p.g.targetBytes) < MiB) return;
+        const m = memo[p.g.name]!;
+        if (t > p.g.targetBytes && m.greedySinceMs !== null) m.grownSinceGreedy = true;
+        const tag = contended
+          ? `; host contended: weight ${p.g.settings.weight}${p.insatiable ? ", held to its share" : ""}`
+          : "";
+        decisions.push({ name: p.g.name, targetBytes: t, reason: `${p.note}${tag}` });
+      });
+      return { decisions, state: { memo } };
+    },
+  };
+}
+
+export const ballastPolicy: Policy<BallastState> = makeBallastPolicy();
