@@ -1,12 +1,31 @@
 /** The `ballast` command: argument parsing and printing only. */
+import { DaemonError } from "../daemon/daemon.js";
 import { benchCommand } from "./bench.js";
 import { checkCommand } from "./check.js";
+import { daemonCommand } from "./daemon.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from "./errors.js";
 import { simCommand } from "./sim.js";
+import {
+  listCommand,
+  memMaxCommand,
+  memSetCommand,
+  policyCommand,
+  reserveCommand,
+  setCommand,
+  topCommand,
+} from "./verbs.js";
 
 const HELP = `ballast: memory ballooning for virtual machines
 
 usage:
+  ballast daemon [--backend sim[:FILE]] [--policy NAME] [--interval 1s] [--speed N]
+                 [--listen 127.0.0.1:PORT|unix:PATH] [--state DIR] [--top]
+  ballast list | top [--once]          what the daemon sees (target, actual, floor, pressure)
+  ballast mem-set DOMAIN SIZE [--force] [--dry-run]
+  ballast mem-max DOMAIN SIZE
+  ballast set DOMAIN min=SIZE max=SIZE weight=N buffer=PCT
+  ballast policy [NAME]                show or switch the policy (none, proxmox, mom, squeezed, ballast)
+  ballast reserve SIZE | --release ID  keep memory free for a new domain (as squeezed does)
   ballast sim run FILE [--json]       run a scenario on the simulated host
   ballast check --memory SIZE --maxmem SIZE [--arch i686] [--cmdline TEXT]
   ballast check FILE.cfg              would this xl domain boot, and what does ballooning up cost?
@@ -18,6 +37,7 @@ Exit codes: 0 done, 1 failed (or: would not boot), 2 bad input.`;
 
 export async function main(argv: string[]): Promise<number> {
   const out = (s: string) => process.stdout.write(`${s}\n`);
+  const err = (s: string) => process.stderr.write(`${s}\n`);
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
@@ -27,6 +47,22 @@ export async function main(argv: string[]): Promise<number> {
         return checkCommand(rest, out);
       case "bench":
         return benchCommand(rest, out);
+      case "daemon":
+        return await daemonCommand(rest, out);
+      case "list":
+        return await listCommand(rest, out, err);
+      case "mem-set":
+        return await memSetCommand(rest, out, err);
+      case "mem-max":
+        return await memMaxCommand(rest, out, err);
+      case "set":
+        return await setCommand(rest, out, err);
+      case "policy":
+        return await policyCommand(rest, out, err);
+      case "reserve":
+        return await reserveCommand(rest, out, err);
+      case "top":
+        return await topCommand(rest, out, err);
       case undefined:
       case "help":
       case "--help":
@@ -37,6 +73,10 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${cmd}"\n\n${HELP}`);
     }
   } catch (e) {
+    if (e instanceof DaemonError) {
+      process.stderr.write(`ballast: ${e.message}\n`);
+      return e.status === 400 ? EXIT_USAGE : EXIT_FAILED;
+    }
     if (e instanceof UsageError) {
       process.stderr.write(`ballast: ${e.message}\n`);
       return EXIT_USAGE;

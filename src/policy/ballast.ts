@@ -141,26 +141,71 @@ export function implausible(
   return null;
 }
 
-/** Give `amount` to `items` in proportion to weight, each up to its cap (water-filling). */
+/**
+ * Give `amount` to `items` in proportion to weight, each up to its cap (water-filling):
+ * find the level L with sum(min(cap, L * weight)) = amount. Sorting by cap/weight makes
+ * it O(n log n), which matters with a thousand guests.
+ */
 export function waterFill(items: Array<{ weight: number; cap: number }>, amount: number): number[] {
   const out = items.map(() => 0);
-  let left = amount;
-  let open = items.map((_, i) => i).filter((i) => items[i]!.cap > 0);
-  while (left > 1 && open.length > 0) {
-    const w = open.reduce((n, i) => n + items[i]!.weight, 0);
-    let used = 0;
-    const next: number[] = [];
-    for (const i of open) {
-      const give = Math.min(items[i]!.cap - out[i]!, (left * items[i]!.weight) / w);
-      out[i]! += give;
-      used += give;
-      if (out[i]! < items[i]!.cap - 1) next.push(i);
+  const idx = items.map((_, i) => i).filter((i) => items[i]!.cap > 0 && items[i]!.weight > 0);
+  idx.sort((a, b) => items[a]!.cap / items[a]!.weight - items[b]!.cap / items[b]!.weight);
+  let left = Math.max(0, amount);
+  let wLeft = idx.reduce((n, i) => n + items[i]!.weight, 0);
+  for (let k = 0; k < idx.length; k++) {
+    const i = idx[k]!;
+    const it = items[i]!;
+    // If the level needed to fill this item is within what is left, it is capped.
+    const level = left / wLeft;
+    if (it.cap <= level * it.weight) {
+      out[i] = it.cap;
+      left -= it.cap;
+      wLeft -= it.weight;
+    } else {
+      // Everything from here on gets level * weight.
+      for (let j = k; j < idx.length; j++) out[idx[j]!] = level * items[idx[j]!]!.weight;
+      return out;
     }
-    left -= used;
-    if (used <= 1) break;
-    open = next;
   }
   return out;
+}
+
+type WhyKind =
+  | "untrusted"
+  | "spike"
+  | "stall"
+  | "learning"
+  | "probing"
+  | "nothing-cheap"
+  | "holding";
+
+interface Why {
+  kind: WhyKind;
+  psi: number;
+  faults: number;
+  floor: number;
+  detail: string;
+}
+
+function explain(w: Why): string {
+  const psi = `psi ${w.psi.toFixed(2)}`;
+  const floor = `, floor ${formatSize(w.floor)}`;
+  switch (w.kind) {
+    case "untrusted":
+      return `untrusted (${w.detail})`;
+    case "spike":
+      return `pressure spike (${psi}, ${Math.round(w.faults)} major faults/s): deflate now${floor}`;
+    case "stall":
+      return `first sign of stall (${psi}, ${Math.round(w.faults)} major faults/s): back off${floor}`;
+    case "learning":
+      return `learning (first ${BALLAST.learnMs / 60000} min), ${psi}${floor}`;
+    case "probing":
+      return `idle, ${psi}: probing down${floor}`;
+    case "nothing-cheap":
+      return `idle, ${psi}: nothing cheap left to take${floor}`;
+    case "holding":
+      return `holding after a stall, ${psi}${floor}`;
+  }
 }
 
 export function makeBallastPolicy(
@@ -182,7 +227,8 @@ export function makeBallastPolicy(
         want: number;
         trusted: boolean;
         insatiable: boolean;
-        note: string;
+        /** Why, as parts formatted only when a decision is made (strings cost). */
+        why: Why;
       }
       const plans: Plan[] = [];
       for (const g of guests) {
@@ -217,7 +263,7 @@ export function makeBallastPolicy(
             want: keep,
             trusted: false,
             insatiable: true,
-            note: `untrusted (${why})`,
+            why: { kind: "untrusted", psi: 0, faults: 0, floor: minB, detail: why ?? "" },
           });
           continue;
         }
@@ -241,20 +287,20 @@ export function makeBallastPolicy(
           (psi >= BALLAST.stallPsi ||
             faultRate >= BALLAST.stallFaultsPerS ||
             swapInRate >= BALLAST.stallSwapInPerS);
-        let note: string;
+        let kind: WhyKind;
         if (spike) {
           m.need = Math.max(m.need, g.actualBytes) * (1 + BALLAST.spikeRaise);
           m.holdUntilMs = obs.nowMs + BALLAST.holdMs;
-          note = `pressure spike (psi ${psi.toFixed(2)}, ${Math.round(faultRate)} major faults/s): deflate now`;
+          kind = "spike";
         } else if (stall) {
           m.need = Math.max(m.need, g.actualBytes * (1 + BALLAST.stallRaise));
           m.holdUntilMs = obs.nowMs + BALLAST.holdMs;
-          note = `first sign of stall (psi ${psi.toFixed(2)}, ${Math.round(faultRate)} major faults/s): back off`;
+          kind = "stall";
         } else if (obs.nowMs - m.firstSeenMs < BALLAST.learnMs) {
           // Watching, not probing. Until it has a history, its demand is taken to be
           // what it was first seen with, and it gets its buffer on top as Hyper-V gives
           // buffer on top of demand; the estimate is held, not ratcheted on actual.
-          note = `learning (first ${BALLAST.learnMs / 60000} min), psi ${psi.toFixed(2)}`;
+          kind = "learning";
         } else if (obs.nowMs >= m.holdUntilMs) {
           // Probe only into what the guest can give cheaply: free memory above its high
           // watermark and clean page cache. Going further would make the balloon force
@@ -270,13 +316,13 @@ export function makeBallastPolicy(
           );
           if (step >= MiB) {
             m.need = Math.max(floor, Math.min(m.need, g.actualBytes) - step);
-            note = `idle, psi ${psi.toFixed(2)}: probing down`;
+            kind = "probing";
           } else {
             m.need = Math.max(floor, Math.min(m.need, g.actualBytes));
-            note = `idle, psi ${psi.toFixed(2)}: nothing cheap left to take`;
+            kind = "nothing-cheap";
           }
         } else {
-          note = `holding after a stall, psi ${psi.toFixed(2)}`;
+          kind = "holding";
         }
         m.need = clamp(m.need, floor, maxB);
         const age = obs.nowMs - m.peakAtMs;
@@ -320,7 +366,7 @@ export function makeBallastPolicy(
           want: planned,
           trusted: true,
           insatiable,
-          note: `${note}, floor ${formatSize(floor)}`,
+          why: { kind, psi, faults: faultRate, floor, detail: "" },
         });
       }
 
@@ -371,7 +417,7 @@ export function makeBallastPolicy(
         const tag = contended
           ? `; host contended: weight ${p.g.settings.weight}${p.insatiable ? ", held to its share" : ""}`
           : "";
-        decisions.push({ name: p.g.name, targetBytes: t, reason: `${p.note}${tag}` });
+        decisions.push({ name: p.g.name, targetBytes: t, reason: `${explain(p.why)}${tag}` });
       });
       return { decisions, state: { memo } };
     },

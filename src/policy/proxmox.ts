@@ -125,11 +125,12 @@ export const proxmoxPolicy: Policy<null> = {
       }));
     const res = computeAlg1(vms, goal, PROXMOX_MAXCHANGE);
     const decisions: Decision[] = [];
+    const byName = new Map(obs.guests.map((g) => [g.name, g]));
     for (const vm of vms) {
       const t = res.get(vm.name);
       if (t === undefined) continue;
       const target = mibFloor(t);
-      const g = obs.guests.find((x) => x.name === vm.name)!;
+      const g = byName.get(vm.name)!;
       if (target === g.targetBytes) continue;
       decisions.push({
         name: vm.name,
