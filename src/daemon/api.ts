@@ -18,13 +18,19 @@ import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { z } from "zod";
 import { POLICIES } from "../policy/index.js";
-import { parseSize, type UnitError } from "../units/index.js";
+import { PAGE_SIZE, parseSize, type UnitError } from "../units/index.js";
 import { type Daemon, DaemonError } from "./daemon.js";
 
 const MAX_BODY = 64 * 1024;
 
 const sizeField = z.union([z.string(), z.number().int().nonnegative()]).transform((v, ctx) => {
-  if (typeof v === "number") return v;
+  if (typeof v === "number") {
+    if (v % PAGE_SIZE !== 0) {
+      ctx.addIssue({ code: "custom", message: `${v} bytes is not a whole number of 4 KiB pages` });
+      return z.NEVER;
+    }
+    return v;
+  }
   try {
     return parseSize(v, { wholePages: true });
   } catch (e) {
