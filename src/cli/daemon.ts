@@ -7,36 +7,17 @@
 import { rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import type { Backend } from "../backends/backend.js";
 import { SimBackend } from "../backends/sim.js";
 import { createApi, formatListen, type ListenAddr, parseListen } from "../daemon/api.js";
 import { Daemon, DaemonError } from "../daemon/daemon.js";
 import { Store } from "../daemon/store.js";
 import { POLICY_NAMES } from "../policy/index.js";
-import { ScenarioError } from "../sim/scenario.js";
 import { parseDuration, type UnitError } from "../units/index.js";
+import { makeBackend } from "./backend_spec.js";
 import { EXIT_OK, UsageError } from "./errors.js";
 import { defaultStateDir } from "./state.js";
 import { renderTop } from "./top.js";
-
-export const DEMO_SCENARIO = fileURLToPath(
-  new URL("../../../examples/daemon-demo.yaml", import.meta.url),
-);
-
-export function makeBackend(spec: string): Backend {
-  if (spec === "sim") return SimBackend.fromFile(DEMO_SCENARIO);
-  if (spec.startsWith("sim:")) {
-    try {
-      return SimBackend.fromFile(spec.slice(4));
-    } catch (e) {
-      if (e instanceof ScenarioError) throw new UsageError(e.message);
-      throw e;
-    }
-  }
-  throw new UsageError(`--backend: "${spec}" is not known; use sim or sim:FILE.yaml`);
-}
 
 function listen(server: Server, addr: ListenAddr): Promise<ListenAddr> {
   return new Promise((res, rej) => {

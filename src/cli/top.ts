@@ -10,7 +10,7 @@ export interface DomainsResponse {
   domains: DomainView[];
 }
 
-export function domainsTable(r: DomainsResponse): string {
+export function domainsTable(r: DomainsResponse, verbose = false): string {
   const rows = r.domains.map((d) => [
     d.name,
     String(d.id),
@@ -23,23 +23,23 @@ export function domainsTable(r: DomainsResponse): string {
     d.psi_some_avg10 === null ? "-" : d.psi_some_avg10.toFixed(2),
     d.psi_full_avg10 === null ? "-" : d.psi_full_avg10.toFixed(2),
     d.state,
+    ...(verbose ? [d.rss_bytes == null ? "-" : mib(d.rss_bytes), d.stalled ? "stalled" : "-"] : []),
   ]);
-  return table(
-    [
-      "Name",
-      "ID",
-      "Mem(MiB)",
-      "Target",
-      "Floor",
-      "Min",
-      "Max",
-      "Weight",
-      "PSI some",
-      "full",
-      "State",
-    ],
-    rows,
-  );
+  const header = [
+    "Name",
+    "ID",
+    "Mem(MiB)",
+    "Target",
+    "Floor",
+    "Min",
+    "Max",
+    "Weight",
+    "PSI some",
+    "full",
+    "State",
+  ];
+  // RSS: what the host really holds for the guest (QEMU's VmRSS), in MiB.
+  return table(verbose ? [...header, "RSS(MiB)", "Balloon"] : header, rows);
 }
 
 export function renderTop(r: DomainsResponse, host: HostInfo, log: string[]): string {

@@ -4,8 +4,11 @@
  * reaches nobody.
  */
 import { parseArgs } from "node:util";
-import type { HostInfo } from "../backends/backend.js";
+import type { Backend, HostInfo } from "../backends/backend.js";
+import { settingsFor } from "../backends/sim.js";
+import { domainView } from "../daemon/daemon.js";
 import { formatSize, parseSize, type UnitError } from "../units/index.js";
+import { makeBackend } from "./backend_spec.js";
 import { ClientError, call, endpoint } from "./client.js";
 import { EXIT_FAILED, EXIT_OK, UsageError } from "./errors.js";
 import { defaultStateDir } from "./state.js";
@@ -14,7 +17,19 @@ import { type DomainsResponse, domainsTable, renderTop } from "./top.js";
 const common = {
   state: { type: "string" as const },
   connect: { type: "string" as const },
+  /** Talk to a backend directly instead of the daemon (sim:FILE, qemu:DIR, qemu:FILE.yaml). */
+  backend: { type: "string" as const },
 };
+
+/** Run `f` against a backend named on the command line, closing it after. */
+async function direct<T>(spec: string, f: (b: Backend) => Promise<T>): Promise<T> {
+  const b = makeBackend(spec);
+  try {
+    return await f(b);
+  } finally {
+    await b.close();
+  }
+}
 
 function size(what: string, text: string | undefined): number {
   if (text === undefined) throw new UsageError(`missing ${what}`);
@@ -50,12 +65,29 @@ export async function listCommand(
 ): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { ...common, json: { type: "boolean", default: false } },
+    options: {
+      ...common,
+      json: { type: "boolean", default: false },
+      verbose: { type: "boolean", short: "v", default: false },
+    },
     strict: true,
   });
   return guarded(async () => {
-    const r = (await call(ep(values), "GET", "/v1/domains")) as DomainsResponse;
-    out(values.json ? JSON.stringify(r, null, 2) : domainsTable(r));
+    let r: DomainsResponse;
+    if (values.backend) {
+      r = await direct(values.backend, async (b) => {
+        const ds = await b.domains();
+        const views = await Promise.all(
+          ds.map(async (d) =>
+            domainView(d, d.state === "running" ? await b.stats(d.name) : null, settingsFor(d)),
+          ),
+        );
+        return { policy: "none", t_s: 0, domains: views };
+      });
+    } else {
+      r = (await call(ep(values), "GET", "/v1/domains")) as DomainsResponse;
+    }
+    out(values.json ? JSON.stringify(r, null, 2) : domainsTable(r, values.verbose));
     return EXIT_OK;
   }, err);
 }
@@ -79,6 +111,13 @@ export async function memSetCommand(
     throw new UsageError("usage: ballast mem-set DOMAIN SIZE [--force] [--dry-run]");
   const [name, text] = positionals as [string, string];
   const bytes = size("SIZE", text);
+  if (values.backend) {
+    return direct(values.backend, async (b) => {
+      const r = await b.setTarget(name, bytes, { force: values.force, dryRun: values["dry-run"] });
+      (r.ok ? out : err)(r.message);
+      return r.ok ? EXIT_OK : EXIT_FAILED;
+    });
+  }
   return guarded(async () => {
     const e = ep(values);
     // Say what will change before changing it.
@@ -125,6 +164,13 @@ export async function memMaxCommand(
   });
   if (positionals.length !== 2) throw new UsageError("usage: ballast mem-max DOMAIN SIZE");
   const bytes = size("SIZE", positionals[1]);
+  if (values.backend) {
+    return direct(values.backend, async (b) => {
+      const r = await b.setMax(positionals[0]!, bytes);
+      (r.ok ? out : err)(r.message);
+      return r.ok ? EXIT_OK : EXIT_FAILED;
+    });
+  }
   return guarded(async () => {
     const r = await call(
       ep(values),

@@ -39,6 +39,9 @@ export interface DomainView {
   working_set_bytes: number | null;
   psi_some_avg10: number | null;
   psi_full_avg10: number | null;
+  /** Real guests: what the host really holds for it (QEMU's VmRSS), and a stalled balloon. */
+  rss_bytes?: number | null;
+  stalled?: boolean;
   settings: { min_bytes: number; max_bytes: number; weight: number; buffer_pct: number };
 }
 
@@ -195,7 +198,7 @@ export class Daemon {
     const stats = await Promise.all(
       ds.map((d) => (d.state === "running" ? this.backend.stats(d.name) : Promise.resolve(null))),
     );
-    return ds.map((d, i) => view(d, stats[i] ?? null, this.settings(d)));
+    return ds.map((d, i) => domainView(d, stats[i] ?? null, this.settings(d)));
   }
 
   private async find(name: string): Promise<BackendDomain> {
@@ -300,7 +303,11 @@ export class Daemon {
   }
 }
 
-function view(d: BackendDomain, s: GuestStats | null, settings: GuestSettings): DomainView {
+export function domainView(
+  d: BackendDomain,
+  s: GuestStats | null,
+  settings: GuestSettings,
+): DomainView {
   const floor = s ? computeFloor(s, d.actualBytes) : null;
   return {
     name: d.name,
@@ -314,6 +321,8 @@ function view(d: BackendDomain, s: GuestStats | null, settings: GuestSettings): 
     working_set_bytes: floor?.workingSetBytes ?? null,
     psi_some_avg10: s?.psi_some_avg10 ?? null,
     psi_full_avg10: s?.psi_full_avg10 ?? null,
+    ...("rssBytes" in d ? { rss_bytes: (d as { rssBytes: number | null }).rssBytes } : {}),
+    ...("stalled" in d ? { stalled: (d as { stalled: boolean }).stalled } : {}),
     settings: {
       min_bytes: settings.minBytes,
       max_bytes: settings.maxBytes,

@@ -14,7 +14,11 @@ export type EventType =
   | "deflate-stalled"
   | "balloon-deflated-on-oom"
   | "oom-kill"
-  | "list";
+  | "list"
+  /** Real guests: QEMU's BALLOON_CHANGE, MEMORY_DEVICE_SIZE_CHANGE, the VM going away. */
+  | "balloon-change"
+  | "memory-device-size-change"
+  | "guest-gone";
 
 /** Codes carried by refused commands' events. */
 export type RefusalCode =

@@ -15,7 +15,7 @@
  * estimate a guest exposes of what it is using now. A guest that reports nothing
  * usable gets no floor (null): callers must then refuse to shrink on its word.
  */
-import { MiB, PAGE_SIZE } from "../units/index.js";
+import { formatSize, MiB, PAGE_SIZE } from "../units/index.js";
 import type { GuestStats } from "./stats.js";
 import { watermarks } from "./watermarks.js";
 
@@ -47,4 +47,22 @@ export function computeFloor(stats: GuestStats, actualBytes: number): Floor | nu
     unevictableBytes: unevictable,
     reserveBytes: reserve,
   };
+}
+
+/** The refusal every backend gives for a target below the floor. */
+export function belowFloorMessage(change: string, f: Floor): string {
+  return (
+    `${change}: refused, below the floor of ${formatSize(f.floorBytes)} ` +
+    `(working set ${formatSize(f.workingSetBytes)}, kernel and struct pages ` +
+    `${formatSize(f.overheadBytes)}, unevictable ${formatSize(f.unevictableBytes)}, ` +
+    `reserve ${formatSize(f.reserveBytes)}); --force shrinks anyway, and the balloon ` +
+    `stops at what it can take without killing`
+  );
+}
+
+/** `web: 4 GiB -> 512 MiB (-87%)`, the way every mem-set describes itself. */
+export function describeChange(name: string, from: number, to: number): string {
+  const pct =
+    from === 0 ? "" : ` (${to >= from ? "+" : ""}${Math.round(((to - from) / from) * 100)}%)`;
+  return `${name}: ${formatSize(from)} -> ${formatSize(to)}${pct}`;
 }

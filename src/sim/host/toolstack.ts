@@ -8,7 +8,7 @@
  * with backoff. Building a domain the host cannot supply is refused (domain_builder).
  */
 import type { EventType, RefusalCode } from "../../model/events.js";
-import { computeFloor } from "../../model/floor.js";
+import { belowFloorMessage, computeFloor, describeChange } from "../../model/floor.js";
 import { formatSize, PAGE_SIZE, parseSize, UnitError } from "../../units/index.js";
 import type { SimDomain } from "./domain_builder.js";
 import type { Hypervisor } from "./hypervisor.js";
@@ -103,12 +103,6 @@ export interface CommandResult {
   message: string;
 }
 
-function pct(from: number, to: number): string {
-  if (from === 0) return "";
-  const p = Math.round(((to - from) / from) * 100);
-  return ` (${p >= 0 ? "+" : ""}${p}%)`;
-}
-
 function refuse(
   host: ToolstackHost,
   domain: string,
@@ -191,7 +185,7 @@ function memSet(host: ToolstackHost, cmd: Extract<Command, { verb: "mem-set" }>)
     return refuse(host, cmd.domain, "mem-set-refused", "no-such-domain", dom);
   const guest = dom.guest!;
   const from = dom.targetBytes;
-  const change = `${dom.name}: ${formatSize(from)} -> ${formatSize(cmd.bytes)}${pct(from, cmd.bytes)}`;
+  const change = describeChange(dom.name, from, cmd.bytes);
   if (cmd.bytes > dom.maxmemBytes) {
     return refuse(
       host,
@@ -208,11 +202,7 @@ function memSet(host: ToolstackHost, cmd: Extract<Command, { verb: "mem-set" }>)
       dom.name,
       "mem-set-refused",
       "below-floor",
-      `${change}: refused, below the floor of ${formatSize(floor.floorBytes)} ` +
-        `(working set ${formatSize(floor.workingSetBytes)}, kernel and struct pages ` +
-        `${formatSize(floor.overheadBytes)}, unevictable ${formatSize(floor.unevictableBytes)}, ` +
-        `reserve ${formatSize(floor.reserveBytes)}); --force shrinks anyway, and the balloon ` +
-        `stops at what it can take without killing`,
+      belowFloorMessage(change, floor),
     );
   }
   const capacity = guest.capacity() * PAGE_SIZE;

@@ -1,0 +1,227 @@
+/**
+ * Real guests: two Linux VMs booted under QEMU (TCG unless BALLAST_TEST_ACCEL=kvm),
+ * driven through the QEMU backend and the CLI. Skipped, with the reason printed, only
+ * where QEMU is not installed; CI installs it.
+ *
+ *   alpha: 512 MiB boot memory + 1 GiB virtio-mem (maxmem 1.5 GiB), free page reporting
+ *   beta:  512 MiB, balloon only (maxmem 512 MiB)
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { QemuBackend } from "../../src/backends/qemu/backend.js";
+import { QmpClient } from "../../src/backends/qemu/qmp.js";
+import { queryBalloon } from "../../src/backends/qemu/schemas.js";
+import { MiB } from "../../src/units/index.js";
+import { repoPath } from "../helpers.js";
+import { bootGuest, buildGuest, type TestGuest, unavailable } from "./qemu.js";
+
+const skip = unavailable();
+if (skip) console.log(`# real-guest tests skipped: ${skip}`);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(
+  what: string,
+  f: () => Promise<T | null | undefined | false>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+describe("real QEMU guests", { skip: skip ?? false, timeout: 600_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "ballast-vm-"));
+  let alpha: TestGuest;
+  let beta: TestGuest;
+  let backend: QemuBackend;
+  const figures: Record<string, number> = {};
+
+  // QEMU serves one QMP client (and a chardev one reader) at a time: the test's own
+  // backend lets go of the sockets before the CLI takes them.
+  const ballast = async (...args: string[]) => {
+    await backend.close();
+    const r = spawnSync(process.execPath, [repoPath("bin/ballast"), ...args], {
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  const actualOf = async (name: string) => (await backend.domains()).find((d) => d.name === name)!;
+
+  before(async () => {
+    const image = buildGuest();
+    [alpha, beta] = await Promise.all([
+      bootGuest({
+        name: "alpha",
+        dir,
+        image,
+        memoryMiB: 512,
+        virtioMemMiB: 1024,
+        freePageReporting: true,
+      }),
+      bootGuest({ name: "beta", dir, image, memoryMiB: 512 }),
+    ]);
+    backend = new QemuBackend(dir);
+    // The agent needs a moment to reach the backend.
+    await until(
+      "agent statistics",
+      async () => (await backend.stats("beta"))?.psi_some_avg10 !== undefined,
+    );
+  });
+  after(async () => {
+    await backend?.close();
+    alpha?.kill();
+    beta?.kill();
+    rmSync(dir, { recursive: true, force: true });
+    if (Object.keys(figures).length)
+      console.log(`# real-guest figures: ${JSON.stringify(figures)}`);
+  });
+
+  it("ballast list --backend qemu:DIR lists both with target and actual", async () => {
+    const r = await ballast("list", "--backend", `qemu:${dir}`, "--verbose");
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^alpha\s+0\s+512\s+512\s+\d+/m);
+    assert.match(r.out, /^beta\s+1\s+512\s+512\s+\d+/m);
+    assert.match(r.out, /RSS\(MiB\)/);
+  });
+
+  it("measures the QMP round trip", async () => {
+    const q = new QmpClient(alpha.qmp);
+    await q.connect();
+    const n = 50;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) await q.execute("query-balloon", {}, queryBalloon);
+    figures.qmp_round_trip_ms = Number((Number(process.hrtime.bigint() - t0) / 1e6 / n).toFixed(3));
+    q.close();
+    assert.ok(figures.qmp_round_trip_ms < 1000);
+  });
+
+  it("ballast mem-set inflates a guest by 256 MiB until QMP's actual reaches the target, and deflates back", async () => {
+    let t0 = Date.now();
+    const r = await ballast("mem-set", "beta", "256MiB", "--backend", `qemu:${dir}`);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /beta: 512 MiB -> 256 MiB \(-50%\)/);
+    const q = new QmpClient(beta.qmp);
+    await until(
+      "inflate to 256 MiB",
+      async () => (await q.execute("query-balloon", {}, queryBalloon)).actual === 256 * MiB,
+    );
+    figures.inflate_mib_per_s = Number((256 / ((Date.now() - t0) / 1000)).toFixed(1));
+    t0 = Date.now();
+    q.close(); // one QMP client at a time: let the CLI in
+    const back = await ballast("mem-set", "beta", "512MiB", "--backend", `qemu:${dir}`);
+    assert.equal(back.code, 0, back.err);
+    await until(
+      "deflate to 512 MiB",
+      async () => (await q.execute("query-balloon", {}, queryBalloon)).actual === 512 * MiB,
+    );
+    figures.deflate_mib_per_s = Number((256 / ((Date.now() - t0) / 1000)).toFixed(1));
+    q.close();
+  });
+
+  it("a guest that touched memory and freed it gives it back to the host after an inflate (RSS drops)", async () => {
+    assert.equal(await beta.ctl("alloc 300"), "ok alloc 300");
+    assert.equal(await beta.ctl("free"), "ok free");
+    await sleep(1000);
+    const before = (await actualOf("beta")).rssBytes!;
+    assert.ok(before > 300 * MiB, `RSS ${before}`);
+    const r = await backend.setTarget("beta", 200 * MiB);
+    assert.ok(r.ok, r.message);
+    await until(
+      "inflate to 200 MiB",
+      async () => (await actualOf("beta")).actualBytes <= 201 * MiB,
+    );
+    const afterRss = await until("RSS to drop", async () => {
+      const rss = (await actualOf("beta")).rssBytes!;
+      return rss < before - 200 * MiB ? rss : null;
+    });
+    figures.rss_before_inflate_mib = Math.round(before / MiB);
+    figures.rss_after_inflate_mib = Math.round(afterRss / MiB);
+    assert.ok((await backend.setTarget("beta", 512 * MiB)).ok);
+    await until("deflate", async () => (await actualOf("beta")).actualBytes === 512 * MiB);
+  });
+
+  it("grows a guest past its boot memory through virtio-mem, and the guest's MemTotal grows", async () => {
+    const before = (await backend.stats("alpha"))!.total_bytes!;
+    const r = await ballast("mem-set", "alpha", "1GiB", "--backend", `qemu:${dir}`);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /virtio-mem plugs 512 MiB/);
+    const grown = await until(
+      "MemTotal to grow",
+      async () => {
+        const t = (await backend.stats("alpha"))?.total_bytes ?? 0;
+        return t >= before + 400 * MiB ? t : null;
+      },
+      120_000,
+    );
+    const d = await actualOf("alpha");
+    assert.equal(d.actualBytes, 1024 * MiB);
+    figures.alpha_memtotal_before_mib = Math.round(before / MiB);
+    figures.alpha_memtotal_after_mib = Math.round(grown / MiB);
+    // And back down: virtio-mem unplugs first.
+    assert.ok((await backend.setTarget("alpha", 512 * MiB)).ok);
+    await until("unplug", async () => (await actualOf("alpha")).actualBytes === 512 * MiB, 120_000);
+  });
+
+  it("refuses mem-set above maxmem and below the floor, and changes nothing", async () => {
+    const above = await ballast("mem-set", "alpha", "2GiB", "--backend", `qemu:${dir}`);
+    assert.equal(above.code, 1);
+    assert.match(above.err, /above maxmem 1.50 GiB/);
+    // An idle busybox guest needs only ~60 MiB; make it hold 200 MiB (tmpfs, no swap:
+    // it cannot be reclaimed) so that its floor is well above 128 MiB.
+    assert.equal(await beta.ctl("alloc 200"), "ok alloc 200");
+    await sleep(2500);
+    const below = await ballast("mem-set", "beta", "128MiB", "--backend", `qemu:${dir}`);
+    assert.equal(below.code, 1, below.out);
+    assert.match(
+      below.err,
+      /beta: 512 MiB -> 128 MiB \(-75%\): refused, below the floor of .* \(working set/,
+    );
+    assert.equal(await beta.ctl("free"), "ok free");
+    await sleep(1500);
+    assert.equal((await actualOf("alpha")).actualBytes, 512 * MiB);
+    assert.equal((await actualOf("beta")).actualBytes, 512 * MiB);
+    assert.equal((await actualOf("beta")).targetBytes, 512 * MiB);
+  });
+
+  it("shows memory a guest allocates in the statistics, and the agent's PSI reaches the backend", async () => {
+    const before = (await backend.stats("beta"))!;
+    assert.equal(await beta.ctl("alloc 200"), "ok alloc 200");
+    const s = await until("the allocation in the stats", async () => {
+      const x = await backend.stats("beta");
+      return x && x.anon_bytes! >= before.anon_bytes! + 180 * MiB ? x : null;
+    });
+    assert.ok(s.available_bytes! <= before.available_bytes! - 150 * MiB);
+    assert.equal(typeof s.psi_some_avg10, "number");
+    assert.equal(typeof s.psi_full_avg10, "number");
+    assert.ok(s.psi_some_avg10! >= 0 && s.psi_some_avg10! <= 100);
+    await beta.ctl("free");
+  });
+
+  it("killing QEMU mid-operation gives a clear error, not a hang", async () => {
+    const started = backend.setTarget("alpha", 384 * MiB);
+    alpha.kill("SIGKILL");
+    const r = await started;
+    // Either the command got through before QEMU died, or it failed clearly.
+    if (!r.ok) assert.match(r.message, /QEMU|connect|closed|gone/i);
+    const t0 = Date.now();
+    const d = await actualOf("alpha");
+    assert.equal(d.state, "crashed");
+    const again = await backend.setTarget("alpha", 512 * MiB);
+    assert.equal(again.ok, false);
+    assert.match(again.message, /cannot connect|closed|QEMU/);
+    assert.ok(Date.now() - t0 < 15_000, "answered without hanging");
+    const cli = await ballast("mem-set", "alpha", "512MiB", "--backend", `qemu:${dir}`);
+    assert.equal(cli.code, 1);
+    assert.match(cli.err, /alpha: .*(cannot connect|ECONNREFUSED|ENOENT)/);
+  });
+});

@@ -1,0 +1,145 @@
+/**
+ * Boot real Linux test guests for the tests: the kernel and initramfs that
+ * test/vm/build-guest.sh builds from Debian packages, under TCG (`-accel tcg -cpu max`)
+ * unless BALLAST_TEST_ACCEL=kvm asks for KVM on a host where it works. (On some hosts
+ * /dev/kvm exists but cannot run a stock guest kernel, and QEMU does not notice.)
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { createConnection } from "node:net";
+import { join } from "node:path";
+import { repoPath } from "../helpers.js";
+
+export const QEMU = "qemu-system-x86_64";
+
+/** Why real-guest tests cannot run here, or null when they can. */
+export function unavailable(): string | null {
+  const v = spawnSync(QEMU, ["--version"], { encoding: "utf8" });
+  if (v.error || v.status !== 0)
+    return `${QEMU} is not installed (apt-get install qemu-system-x86)`;
+  return null;
+}
+
+/** Build (or reuse) the test guest; returns its directory. */
+export function buildGuest(): string {
+  const out = execFileSync("sh", [repoPath("test/vm/build-guest.sh")], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return out.trim().split("\n").pop()!;
+}
+
+export interface GuestOptions {
+  name: string;
+  dir: string;
+  image: string;
+  memoryMiB: number;
+  /** virtio-mem device size; the VM's maxmem is memory + this. */
+  virtioMemMiB?: number;
+  freePageReporting?: boolean;
+}
+
+export interface TestGuest {
+  name: string;
+  proc: ChildProcess;
+  qmp: string;
+  ctl: (line: string, timeoutMs?: number) => Promise<string>;
+  log: () => string;
+  kill: (signal?: NodeJS.Signals) => void;
+}
+
+function accel(): string[] {
+  return process.env.BALLAST_TEST_ACCEL === "kvm"
+    ? ["-accel", "kvm", "-cpu", "host"]
+    : ["-accel", "tcg", "-cpu", "max"];
+}
+
+export async function bootGuest(o: GuestOptions): Promise<TestGuest> {
+  const p = (ext: string) => join(o.dir, `${o.name}.${ext}`);
+  const mem = o.virtioMemMiB
+    ? `${o.memoryMiB}M,slots=2,maxmem=${o.memoryMiB + o.virtioMemMiB}M`
+    : `${o.memoryMiB}M`;
+  const args = [
+    ...accel(),
+    "-smp",
+    "1",
+    "-m",
+    mem,
+    "-nodefaults",
+    "-no-user-config",
+    "-display",
+    "none",
+    "-no-reboot",
+    "-kernel",
+    join(o.image, "vmlinuz"),
+    "-initrd",
+    join(o.image, "initrd.img"),
+    "-append",
+    "console=ttyS0 memhp_default_state=online_movable panic=-1 quiet",
+    "-serial",
+    `file:${p("log")}`,
+    "-qmp",
+    `unix:${p("qmp")},server=on,wait=off`,
+    "-device",
+    `virtio-balloon-pci,id=balloon0,free-page-reporting=${o.freePageReporting ? "on" : "off"}`,
+    "-device",
+    "virtio-serial-pci,id=vser0",
+    "-chardev",
+    `socket,id=agent,path=${p("agent")},server=on,wait=off`,
+    "-device",
+    "virtserialport,chardev=agent,name=org.ballast.agent.0",
+    "-chardev",
+    `socket,id=ctl,path=${p("ctl")},server=on,wait=off`,
+    "-device",
+    "virtserialport,chardev=ctl,name=org.ballast.ctl.0",
+  ];
+  if (o.virtioMemMiB) {
+    args.push(
+      "-object",
+      `memory-backend-ram,id=vmem0,size=${o.virtioMemMiB}M`,
+      "-device",
+      "virtio-mem-pci,id=vm0,memdev=vmem0,block-size=2M,requested-size=0",
+    );
+  }
+  const proc = spawn(QEMU, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  proc.stderr?.on("data", (c) => {
+    stderr += c;
+  });
+  const log = () => (existsSync(p("log")) ? readFileSync(p("log"), "utf8") : "");
+  const deadline = Date.now() + 120_000;
+  while (!log().includes("ballast-guest: up")) {
+    if (proc.exitCode !== null)
+      throw new Error(`${o.name}: QEMU exited (${proc.exitCode}): ${stderr}`);
+    if (Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`${o.name}: no boot in 120 s; console:\n${log().slice(-2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const ctl = (line: string, timeoutMs = 60_000) =>
+    new Promise<string>((resolve, reject) => {
+      const s = createConnection(p("ctl"));
+      let buf = "";
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new Error(`${o.name}: no reply to "${line}" in ${timeoutMs} ms`));
+      }, timeoutMs);
+      s.setEncoding("utf8");
+      s.on("connect", () => s.write(`${line}\n`));
+      s.on("data", (c: string) => {
+        buf += c;
+        const nl = buf.indexOf("\n");
+        if (nl >= 0) {
+          clearTimeout(timer);
+          s.destroy();
+          resolve(buf.slice(0, nl));
+        }
+      });
+      s.on("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+  return { name: o.name, proc, qmp: p("qmp"), ctl, log, kill: (sig = "SIGKILL") => proc.kill(sig) };
+}
