@@ -30,7 +30,7 @@ export function endpoint(stateDir: string, connect?: string): Endpoint {
 }
 
 /** A reply from our own daemon; shapes are documented in src/daemon/api.ts. */
-// biome-ignore lint/suspicious/noExplicitAny: replies are read field by field by each verb
+// Replies are read field by field by each verb, hence the loose type.
 export type Reply = Record<string, any>;
 
 export function call(

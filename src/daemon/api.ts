@@ -222,8 +222,7 @@ async function handle(
 
 /** Where to listen: `HOST:PORT` on loopback only, or `unix:PATH`. */
 export type ListenAddr =
-  | { kind: "tcp"; host: string; port: number }
-  | { kind: "unix"; path: string };
+  { kind: "tcp"; host: string; port: number } | { kind: "unix"; path: string };
 
 export function parseListen(text: string): ListenAddr {
   if (text.startsWith("unix:")) {

@@ -84,8 +84,7 @@ export class Store {
 
   get(key: string): string | null {
     const row = this.db.prepare("SELECT value FROM kv WHERE key = ?").get(key) as
-      | { value: string }
-      | undefined;
+      { value: string } | undefined;
     return row?.value ?? null;
   }
 

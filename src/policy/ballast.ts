@@ -171,13 +171,7 @@ export function waterFill(items: Array<{ weight: number; cap: number }>, amount:
 }
 
 type WhyKind =
-  | "untrusted"
-  | "spike"
-  | "stall"
-  | "learning"
-  | "probing"
-  | "nothing-cheap"
-  | "holding";
+  "untrusted" | "spike" | "stall" | "learning" | "probing" | "nothing-cheap" | "holding";
 
 interface Why {
   kind: WhyKind;

@@ -213,8 +213,7 @@ function locator(text: string, source: string) {
     at(path: readonly (string | number)[]): string {
       for (let n = path.length; n >= 0; n--) {
         const node = doc.getIn(path.slice(0, n), true) as
-          | { range?: [number, number, number] }
-          | undefined;
+          { range?: [number, number, number] } | undefined;
         if (node && typeof node === "object" && node.range) {
           return `${source}:${lineCounter.linePos(node.range[0]).line}`;
         }

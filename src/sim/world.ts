@@ -145,7 +145,7 @@ export class World implements ToolstackHost {
 
   /** Run every scenario event due at the current time. */
   private runDue(): void {
-    for (let i = 0; i < this.toCreate.length; ) {
+    for (let i = 0; i < this.toCreate.length;) {
       const spec = this.toCreate[i]!;
       if ((spec.startMs ?? 0) > this.nowMs) break;
       const since = this.waitingSince.get(spec.name) ?? this.nowMs;
