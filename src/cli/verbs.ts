@@ -31,6 +31,21 @@ async function direct<T>(spec: string, f: (b: Backend) => Promise<T>): Promise<T
   }
 }
 
+/** Every verb's flags: the common ones and its own; positionals allowed. */
+function verbArgs<
+  T extends Record<
+    string,
+    { type: "string" | "boolean"; short?: string; default?: string | boolean }
+  >,
+>(args: string[], extra?: T) {
+  return parseArgs({
+    args,
+    options: { ...common, ...(extra ?? ({} as T)) },
+    allowPositionals: true,
+    strict: true,
+  });
+}
+
 function size(what: string, text: string | undefined): number {
   if (text === undefined) throw new UsageError(`missing ${what}`);
   try {
@@ -63,15 +78,12 @@ export async function listCommand(
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ...common,
-      json: { type: "boolean", default: false },
-      verbose: { type: "boolean", short: "v", default: false },
-    },
-    strict: true,
+  const { values, positionals } = verbArgs(args, {
+    json: { type: "boolean", default: false },
+    verbose: { type: "boolean", short: "v", default: false },
   });
+  if (positionals.length)
+    throw new UsageError("usage: ballast list [--json] [--verbose] [--backend SPEC]");
   return guarded(async () => {
     let r: DomainsResponse;
     if (values.backend) {
@@ -156,12 +168,7 @@ export async function memMaxCommand(
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: common,
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = verbArgs(args);
   if (positionals.length !== 2) throw new UsageError("usage: ballast mem-max DOMAIN SIZE");
   const bytes = size("SIZE", positionals[1]);
   if (values.backend) {
@@ -188,12 +195,7 @@ export async function setCommand(
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: common,
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = verbArgs(args);
   const [name, ...pairs] = positionals;
   if (!name || pairs.length === 0)
     throw new UsageError("usage: ballast set DOMAIN min=SIZE max=SIZE weight=N buffer=PCT");
@@ -229,12 +231,7 @@ export async function policyCommand(
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: common,
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = verbArgs(args);
   if (positionals.length > 1) throw new UsageError("usage: ballast policy [NAME]");
   return guarded(async () => {
     const e = ep(values);
@@ -256,12 +253,7 @@ export async function reserveCommand(
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...common, release: { type: "string" } },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = verbArgs(args, { release: { type: "string" } });
   return guarded(async () => {
     const e = ep(values);
     if (values.release) {
@@ -284,15 +276,11 @@ export async function topCommand(
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ...common,
-      once: { type: "boolean", default: false },
-      interval: { type: "string", default: "1" },
-    },
-    strict: true,
+  const { values, positionals } = verbArgs(args, {
+    once: { type: "boolean", default: false },
+    interval: { type: "string", default: "1" },
   });
+  if (positionals.length) throw new UsageError("usage: ballast top [--once] [--interval SECONDS]");
   const every = Number(values.interval) * 1000;
   if (!Number.isFinite(every) || every < 200)
     throw new UsageError("--interval: seconds, at least 0.2");

@@ -65,6 +65,12 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** A backend's answer: 200 when done, 409 with its code when refused. */
+function sendResult(res: ServerResponse, r: { ok: boolean; code?: string; message: string }): void {
+  if (r.ok) send(res, 200, { ok: true, message: r.message });
+  else send(res, 409, { error: r.code ?? "refused", message: r.message });
+}
+
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let n = 0;
@@ -152,24 +158,12 @@ async function handle(
     case "POST domains/:x/target": {
       const b = parse(schemas.target, await readJson(req));
       const r = await daemon.setTarget(name!, b.size, b.force ?? false, b.dry_run ?? false);
-      return send(
-        res,
-        r.ok ? 200 : 409,
-        r.ok
-          ? { ok: true, message: r.message }
-          : { error: r.code ?? "refused", message: r.message },
-      );
+      return sendResult(res, r);
     }
     case "POST domains/:x/max": {
       const b = parse(schemas.max, await readJson(req));
       const r = await daemon.setMax(name!, b.size);
-      return send(
-        res,
-        r.ok ? 200 : 409,
-        r.ok
-          ? { ok: true, message: r.message }
-          : { error: r.code ?? "refused", message: r.message },
-      );
+      return sendResult(res, r);
     }
     case "PUT domains/:x/settings": {
       const b = parse(schemas.settings, await readJson(req));

@@ -56,6 +56,18 @@ export class DaemonError extends Error {
   }
 }
 
+function policyNamed(name: string) {
+  const p = getPolicy(name);
+  if (!p) {
+    throw new DaemonError(
+      400,
+      "bad-policy",
+      `unknown policy "${name}" (known: ${POLICY_NAMES.join(", ")})`,
+    );
+  }
+  return p;
+}
+
 export class Daemon {
   private policy: Policy<unknown>;
   private policyState: unknown;
@@ -74,13 +86,7 @@ export class Daemon {
     this.store = opts.store;
     const stored = opts.store.get("policy");
     const name = stored && getPolicy(stored) ? stored : opts.policy;
-    const p = getPolicy(name);
-    if (!p)
-      throw new DaemonError(
-        400,
-        "bad-policy",
-        `unknown policy "${name}" (known: ${POLICY_NAMES.join(", ")})`,
-      );
+    const p = policyNamed(name);
     this.policy = p;
     this.policyState = p.initialState();
     opts.store.set("policy", p.name);
@@ -262,13 +268,7 @@ export class Daemon {
   }
 
   setPolicy(name: string): void {
-    const p = getPolicy(name);
-    if (!p)
-      throw new DaemonError(
-        400,
-        "bad-policy",
-        `unknown policy "${name}" (known: ${POLICY_NAMES.join(", ")})`,
-      );
+    const p = policyNamed(name);
     this.policy = p;
     this.policyState = p.initialState();
     this.nextDecisionMs = this.nowMs();

@@ -290,6 +290,13 @@ export class QemuBackend implements Backend {
     else vm.agent?.poll();
     const out: GuestStats = { timestamp_s: (Date.now() - this.t0) / 1000 };
     let any = false;
+    // The agent's lines come second and win: they are fresher and more detailed.
+    const put = (field: keyof GuestStats, value: number | undefined) => {
+      if (value !== undefined) {
+        (out as unknown as Record<string, number>)[field] = value;
+        any = true;
+      }
+    };
     if (vm.balloonPath) {
       const gs = await vm.qmp
         .execute("qom-get", { path: vm.balloonPath, property: "guest-stats" }, guestStats)
@@ -299,32 +306,20 @@ export class QemuBackend implements Backend {
           const x = gs.stats[k];
           return x !== undefined && Number.isSafeInteger(x) && x >= 0 ? x : undefined;
         };
-        const set = (field: keyof GuestStats, value: number | undefined) => {
-          if (value !== undefined) {
-            (out as unknown as Record<string, number>)[field] = value;
-            any = true;
-          }
-        };
-        set("total_bytes", v("stat-total-memory"));
-        set("free_bytes", v("stat-free-memory"));
-        set("available_bytes", v("stat-available-memory"));
-        set("file_bytes", v("stat-disk-caches"));
-        set("swap_in_bytes", v("stat-swap-in"));
-        set("swap_out_bytes", v("stat-swap-out"));
-        set("major_faults", v("stat-major-faults"));
-        set("minor_faults", v("stat-minor-faults"));
+        put("total_bytes", v("stat-total-memory"));
+        put("free_bytes", v("stat-free-memory"));
+        put("available_bytes", v("stat-available-memory"));
+        put("file_bytes", v("stat-disk-caches"));
+        put("swap_in_bytes", v("stat-swap-in"));
+        put("swap_out_bytes", v("stat-swap-out"));
+        put("major_faults", v("stat-major-faults"));
+        put("minor_faults", v("stat-minor-faults"));
       }
     }
     const a = vm.agent?.latest;
     if (a && vm.agent && Date.now() - vm.agent.receivedAtMs < 10_000) {
       const kb = (k: string) =>
         a.meminfo_kb[k] === undefined ? undefined : a.meminfo_kb[k]! * KiB;
-      const put = (field: keyof GuestStats, value: number | undefined) => {
-        if (value !== undefined) {
-          (out as unknown as Record<string, number>)[field] = value;
-          any = true;
-        }
-      };
       put("total_bytes", kb("MemTotal"));
       put("free_bytes", kb("MemFree"));
       put("available_bytes", kb("MemAvailable"));
@@ -358,13 +353,8 @@ export class QemuBackend implements Backend {
     bytes: number,
     opts: SetTargetOptions = {},
   ): Promise<BackendResult> {
-    const vm = this.find(name);
-    if (!vm) return { ok: false, code: "no-such-domain", message: `no VM named "${name}"` };
-    try {
-      await this.refresh(vm);
-    } catch (e) {
-      return { ok: false, code: "qmp-error", message: `${name}: ${(e as Error).message}` };
-    }
+    const vm = await this.reachable(name);
+    if (!("spec" in vm)) return vm;
     const actual = this.actual(vm);
     const from = vm.target ?? actual;
     const change = describeChange(name, from, bytes);
@@ -423,7 +413,8 @@ export class QemuBackend implements Backend {
     return { ok: true, message };
   }
 
-  async setMax(name: string, bytes: number): Promise<BackendResult> {
+  /** The VM, freshly read; or why it cannot be reached, as a refusal. */
+  private async reachable(name: string): Promise<Vm | BackendResult> {
     const vm = this.find(name);
     if (!vm) return { ok: false, code: "no-such-domain", message: `no VM named "${name}"` };
     try {
@@ -431,6 +422,12 @@ export class QemuBackend implements Backend {
     } catch (e) {
       return { ok: false, code: "qmp-error", message: `${name}: ${(e as Error).message}` };
     }
+    return vm;
+  }
+
+  async setMax(name: string, bytes: number): Promise<BackendResult> {
+    const vm = await this.reachable(name);
+    if (!("spec" in vm)) return vm;
     const hard = this.maxmem(vm);
     const target = vm.target ?? this.actual(vm);
     if (bytes > hard) {
