@@ -69,9 +69,11 @@ interface Vm {
   maxCap: number | null;
   gone: string | null;
   pid: number | null;
-  lastActual: number;
+  /** Closest the balloon has come to the current target, bytes. */
+  bestDistance: number;
   lastProgressMs: number;
   stallReported: boolean;
+  reachedReported: boolean;
   prepared: boolean;
 }
 
@@ -107,9 +109,10 @@ export class QemuBackend implements Backend {
       maxCap: spec.maxBytes ?? null,
       gone: null,
       pid: null,
-      lastActual: 0,
+      bestDistance: Infinity,
       lastProgressMs: Date.now(),
       stallReported: false,
+      reachedReported: false,
       prepared: false,
     };
     qmp.on("event", (e: QmpEvent) => this.onEvent(vm, e));
@@ -209,25 +212,41 @@ export class QemuBackend implements Backend {
     this.watchStall(vm);
   }
 
-  /** A balloon that stops moving short of its target for 5 s is stalled. */
+  /**
+   * A balloon that stops getting closer to its target for 5 s is stalled. Progress is a
+   * new best distance: a guest that refuses wobbles by a MiB or so ("Out of puff"), and
+   * a wobble is not progress.
+   */
   private watchStall(vm: Vm): void {
     const now = Date.now();
-    const actual = this.actual(vm);
-    if (vm.target === null || Math.abs(actual - vm.target) <= MiB) {
+    if (vm.target === null) return;
+    const distance = Math.abs(this.actual(vm) - vm.target);
+    if (distance <= MiB) {
       vm.lastProgressMs = now;
       vm.stallReported = false;
-    } else if (Math.abs(actual - vm.target) < Math.abs(vm.lastActual - vm.target) - MiB / 2) {
+      if (!vm.reachedReported) {
+        vm.reachedReported = true;
+        this.emit(
+          vm.spec.name,
+          "balloon-reached-target",
+          `${vm.spec.name}: balloon reached ${formatSize(vm.target)}`,
+        );
+      }
+      return;
+    }
+    if (distance < vm.bestDistance - MiB) {
+      vm.bestDistance = distance;
       vm.lastProgressMs = now;
     } else if (now - vm.lastProgressMs > STUCK_AFTER_MS && !vm.stallReported) {
       vm.stallReported = true;
-      const kind = actual > vm.target ? "balloon-stalled" : "deflate-stalled";
+      const actual = this.actual(vm);
       this.emit(
         vm.spec.name,
-        kind,
-        `${vm.spec.name}: balloon stalled at ${formatSize(actual)}, ${formatSize(Math.abs(actual - vm.target))} from target ${formatSize(vm.target)} for ${STUCK_AFTER_MS / 1000}s`,
+        actual > vm.target ? "balloon-stalled" : "deflate-stalled",
+        `${vm.spec.name}: balloon stalled at ${formatSize(actual)}, ${formatSize(distance)} from target ` +
+          `${formatSize(vm.target)}: no progress for ${STUCK_AFTER_MS / 1000}s`,
       );
     }
-    if (Math.abs(actual - vm.lastActual) > MiB / 2) vm.lastActual = actual;
   }
 
   private isStalled(vm: Vm): boolean {
@@ -407,7 +426,9 @@ export class QemuBackend implements Backend {
     }
     vm.target = bytes;
     vm.lastProgressMs = Date.now();
+    vm.bestDistance = Infinity;
     vm.stallReported = false;
+    vm.reachedReported = false;
     const message = `${change}${vm.vmem && bytes > base ? ` (virtio-mem plugs ${formatSize(bytes - base)})` : ""}`;
     this.emit(name, "mem-set", message);
     return { ok: true, message };
