@@ -13,6 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { QemuBackend } from "../../src/backends/qemu/backend.js";
+import { Daemon } from "../../src/daemon/daemon.js";
+import { Store } from "../../src/daemon/store.js";
 import { QmpClient } from "../../src/backends/qemu/qmp.js";
 import { queryBalloon } from "../../src/backends/qemu/schemas.js";
 import { MiB } from "../../src/units/index.js";
@@ -205,6 +207,36 @@ describe("real QEMU guests", { skip: skip ?? false, timeout: 600_000 }, () => {
     assert.equal(typeof s.psi_full_avg10, "number");
     assert.ok(s.psi_some_avg10! >= 0 && s.psi_some_avg10! <= 100);
     await beta.ctl("free");
+  });
+
+  it("the daemon drives real guests through the same backend", async () => {
+    const store = new Store(join(dir, "state"));
+    const daemon = new Daemon({
+      backend,
+      store,
+      policy: "none",
+      intervalMs: 1000,
+      speed: 1,
+      log: () => {},
+    });
+    const views = await daemon.domains();
+    const b = views.find((v) => v.name === "beta")!;
+    assert.equal(b.actual_bytes, 512 * MiB);
+    assert.ok(b.floor_bytes! > 32 * MiB && b.floor_bytes! < 512 * MiB, String(b.floor_bytes));
+    assert.equal(typeof b.psi_some_avg10, "number");
+    assert.ok(b.rss_bytes! > 64 * MiB);
+    // An over-shrink is refused through the daemon too; a policy round runs on real data.
+    assert.equal(await beta.ctl("alloc 150"), "ok alloc 150");
+    await sleep(2500);
+    const refused = await daemon.setTarget("beta", 96 * MiB, false, false);
+    assert.equal(refused.ok, false);
+    assert.equal(refused.code, "below-floor");
+    assert.equal(await beta.ctl("free"), "ok free");
+    daemon.setPolicy("ballast");
+    await daemon.round();
+    const decided = store.history(null).filter((h) => h.kind === "decision");
+    assert.ok(decided.length >= 1, "ballast decided something for real guests");
+    store.close();
   });
 
   it("reports a balloon stalled when the guest cannot give memory for 5 s", async () => {
