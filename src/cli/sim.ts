@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { buildReport, type Report } from "../sim/report.js";
 import { loadScenario, ScenarioError } from "../sim/scenario.js";
 import { World } from "../sim/world.js";
-import { EXIT_OK, EXIT_USAGE, UsageError } from "./errors.js";
+import { EXIT_OK, UsageError } from "./errors.js";
 import { mib, table } from "./table.js";
 
 export function runScenarioFile(file: string): Report {
@@ -63,5 +63,3 @@ export function simCommand(args: string[], out: (s: string) => void): number {
   out(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
   return EXIT_OK;
 }
-
-export { EXIT_USAGE };

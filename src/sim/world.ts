@@ -8,14 +8,7 @@ import { DEFAULT_BALLOON_RATE_BYTES_PER_S } from "./guest/costs.js";
 import { defaultHostE820, ramBytes } from "./guest/e820.js";
 import { buildDomain, type DomainSpec, type SimDomain } from "./host/domain_builder.js";
 import { Hypervisor } from "./host/hypervisor.js";
-import {
-  type Command,
-  CommandError,
-  type CommandResult,
-  execute,
-  parseCommand,
-  type ToolstackHost,
-} from "./host/toolstack.js";
+import { type Command, type CommandResult, execute, type ToolstackHost } from "./host/toolstack.js";
 import type { Scenario, ScenarioEvent } from "./scenario.js";
 
 export const DOM0_NAME = "Domain-0";
@@ -23,7 +16,6 @@ export const DOM0_NAME = "Domain-0";
 export class World implements ToolstackHost {
   readonly hv: Hypervisor;
   readonly domains: SimDomain[] = [];
-  /** Every domain ever built, destroyed ones included (for the report's events). */
   readonly tickMs: number;
   readonly seed: number;
   nowMs = 0;
@@ -113,22 +105,6 @@ export class World implements ToolstackHost {
   remove(dom: SimDomain): void {
     const i = this.domains.indexOf(dom);
     if (i >= 0) this.domains.splice(i, 1);
-  }
-
-  /** Run a command line now, as the CLI would. */
-  run(text: string): CommandResult {
-    let cmd: Command;
-    try {
-      cmd = parseCommand(text);
-    } catch (e) {
-      if (e instanceof CommandError) {
-        const domain = text.trim().split(/\s+/)[1] ?? "-";
-        this.emit(domain, "mem-set-refused", e.message, e.code);
-        return { ok: false, code: e.code, message: e.message };
-      }
-      throw e;
-    }
-    return execute(this, cmd);
   }
 
   /** Memory promised to starts that are waiting for admission. */

@@ -249,10 +249,6 @@ export class QemuBackend implements Backend {
     }
   }
 
-  private isStalled(vm: Vm): boolean {
-    return vm.stallReported;
-  }
-
   private find(name: string): Vm | null {
     return this.vms.find((v) => v.spec.name === name) ?? null;
   }
@@ -286,7 +282,7 @@ export class QemuBackend implements Backend {
       balloonable: state === "running" && vm.balloonPath !== null,
       rssBytes: vm.pid ? rssOf(vm.pid) : null,
       pid: vm.pid,
-      stalled: this.isStalled(vm),
+      stalled: vm.stallReported,
       qemuVersion: vm.qmp.version,
     };
     const configured: Record<string, number> = {};

@@ -9,7 +9,7 @@
  * the CSV's points).
  */
 import { uniform } from "../rng.js";
-import type { PhaseSpec, ProcessSpec, TraceSpec, WorkloadSpec } from "./spec.js";
+import type { PhaseSpec, ProcessSpec, TraceSpec } from "./spec.js";
 
 export interface Want {
   anon: number;
@@ -118,15 +118,4 @@ export function traceProcessWant(trace: TraceSpec, t: number): Want {
 export function traceFileWant(trace: TraceSpec, t: number): FileWant {
   const size = Math.max(0, traceAt(trace, t, "file"));
   return { size, hot: size * trace.fileHotFraction };
-}
-
-/** Names of all processes and files a workload can have. */
-export function workloadNames(w: WorkloadSpec): { processes: string[]; files: string[] } {
-  const processes = w.processes.map((p) => p.name);
-  const files = w.files.map((f) => f.name);
-  if (w.trace) {
-    processes.push(w.trace.name);
-    files.push(`${w.trace.name}-cache`);
-  }
-  return { processes, files };
 }
