@@ -4,6 +4,7 @@
  * backends talk to sockets; the simulator answers at once.
  */
 import type { DomainInfo } from "../model/domain.js";
+import type { Observation } from "../model/observation.js";
 import type { SimEvent } from "../model/events.js";
 import type { GuestSettings } from "../model/settings.js";
 import type { GuestStats } from "../model/stats.js";
@@ -19,6 +20,32 @@ export interface BackendDomain extends DomainInfo {
   balloonable: boolean;
   /** Settings the backend's own configuration gives (scenario, VM list), if any. */
   configured?: Partial<GuestSettings>;
+}
+
+/** What a policy observes, from a backend's host, running domains and their stats. */
+export function toObservation(
+  nowMs: number,
+  host: HostInfo,
+  running: BackendDomain[],
+  stats: Array<GuestStats | null>,
+  settings: (d: BackendDomain) => GuestSettings,
+  reservedBytes: number,
+): Observation {
+  return {
+    nowMs,
+    host,
+    reservedBytes,
+    guests: running.map((d, i) => ({
+      name: d.name,
+      memoryBytes: d.memoryBytes,
+      maxmemBytes: d.maxmemBytes,
+      targetBytes: d.targetBytes,
+      actualBytes: d.actualBytes,
+      stats: stats[i] ?? null,
+      settings: settings(d),
+      balloonable: d.balloonable,
+    })),
+  };
 }
 
 export interface SetTargetOptions {

@@ -9,12 +9,13 @@ import type { GuestStats } from "../model/stats.js";
 import { loadScenario } from "../sim/scenario.js";
 import { DOM0_NAME, World } from "../sim/world.js";
 import { PAGE_SIZE } from "../units/index.js";
-import type {
-  Backend,
-  BackendDomain,
-  BackendResult,
-  HostInfo,
-  SetTargetOptions,
+import {
+  type Backend,
+  type BackendDomain,
+  type BackendResult,
+  type HostInfo,
+  type SetTargetOptions,
+  toObservation,
 } from "./backend.js";
 
 export class SimBackend implements Backend {
@@ -69,23 +70,16 @@ export class SimBackend implements Backend {
 
   /** The observation a policy gets, from the world as it is now. */
   observe(settings: (d: BackendDomain) => GuestSettings, reservedBytes: number): Observation {
-    return {
-      nowMs: this.world.nowMs,
-      host: this.hostSync(),
+    const running = this.domainsSync().filter((d) => d.state === "running");
+    const stats = running.map((d) => this.statsSync(d.name));
+    return toObservation(
+      this.world.nowMs,
+      this.hostSync(),
+      running,
+      stats,
+      settings,
       reservedBytes,
-      guests: this.domainsSync()
-        .filter((d) => d.state === "running")
-        .map((d) => ({
-          name: d.name,
-          memoryBytes: d.memoryBytes,
-          maxmemBytes: d.maxmemBytes,
-          targetBytes: d.targetBytes,
-          actualBytes: d.actualBytes,
-          stats: this.statsSync(d.name),
-          settings: settings(d),
-          balloonable: d.balloonable,
-        })),
-    };
+    );
   }
 
   setTargetSync(name: string, bytes: number, opts: SetTargetOptions = {}): BackendResult {

@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { Arch } from "../model/domain.js";
 import { bootGuest } from "../sim/guest/boot.js";
+import { memMapPages } from "../sim/guest/mem_map.js";
 import { CmdlineError, parseCmdline } from "../sim/guest/cmdline.js";
 import { defaultGuestE820, guestE820AroundHole } from "../sim/guest/e820.js";
 import { parseXlConfig, XlConfigError } from "../sim/host/xlcfg.js";
@@ -140,7 +141,7 @@ export function checkCommand(args: string[], out: (s: string) => void): number {
   const lines = [
     `boots: ${what}`,
     `  struct pages: ${b(l.memMapPages)} for ${b(l.ramFrames - l.truncatedFrames)} of RAM the kernel takes on`,
-    `  ballooning up costs ${b(l.memMapPages - Math.ceil((l.populatedFrames * (arch === "i686" ? 32 : 64)) / PAGE_SIZE))} of it (the struct pages for RAM beyond memory)`,
+    `  ballooning up costs ${b(l.memMapPages - memMapPages(arch, l.populatedFrames))} of it (the struct pages for RAM beyond memory)`,
     `  free after boot: ${b(l.freePages)} (kernel ${b(l.kernelPages)}, slab ${b(l.slabPages)})`,
     `  can grow to: ${b(l.ramFrames - l.truncatedFrames)}${l.truncatedFrames > 0 ? ` (balloon.max_initial drops ${b(l.truncatedFrames)})` : ""}`,
   ];

@@ -3,7 +3,7 @@
  * decide, apply the targets, and log every decision with its reason. The daemon calls
  * it on a timer; the policy benchmark calls it in virtual time.
  */
-import type { Backend, BackendDomain } from "../backends/backend.js";
+import { type Backend, type BackendDomain, toObservation } from "../backends/backend.js";
 import type { Decision, Observation } from "../model/observation.js";
 import type { GuestSettings } from "../model/settings.js";
 import type { Policy } from "../policy/policy.js";
@@ -24,21 +24,7 @@ export async function observe(
   const [host, domains] = await Promise.all([backend.host(), backend.domains()]);
   const running = domains.filter((d) => d.state === "running");
   const stats = await Promise.all(running.map((d) => backend.stats(d.name)));
-  return {
-    nowMs,
-    host,
-    reservedBytes,
-    guests: running.map((d, i) => ({
-      name: d.name,
-      memoryBytes: d.memoryBytes,
-      maxmemBytes: d.maxmemBytes,
-      targetBytes: d.targetBytes,
-      actualBytes: d.actualBytes,
-      stats: stats[i] ?? null,
-      settings: settings(d),
-      balloonable: d.balloonable,
-    })),
-  };
+  return toObservation(nowMs, host, running, stats, settings, reservedBytes);
 }
 
 /** The log line for a decision: `web: 3.00 GiB -> 2.60 GiB: idle, psi 0.00, ...`. */

@@ -4,6 +4,7 @@
  * policy runs a simulated hour in a second and on a real host.
  */
 import type { Decision, Observation } from "../model/observation.js";
+import { MiB } from "../units/index.js";
 
 export interface PolicyResult<S> {
   decisions: Decision[];
@@ -22,7 +23,6 @@ export interface Policy<S = unknown> {
 
 /** Round down to a whole MiB, as targets are set in practice (and page-aligned). */
 export function mibFloor(bytes: number): number {
-  const MiB = 1024 * 1024;
   return Math.max(0, Math.floor(bytes / MiB) * MiB);
 }
 

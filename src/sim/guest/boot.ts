@@ -36,7 +36,7 @@ import {
   kernelPages as kernelFootprintPages,
   slabPages as kernelSlabPages,
 } from "./kernel.js";
-import { framesCoveredBy, memMapPages } from "./mem_map.js";
+import { framesCoveredBy, memMapPages, STRUCT_PAGE_BYTES } from "./mem_map.js";
 
 export type Placement = "pv" | "hvm";
 
@@ -174,7 +174,7 @@ export function bootGuest(cfg: BootConfig): BootResult {
         code,
         message:
           `struct pages for ${kernelFrames} frames (${formatSize(kernelFrames * PAGE_SIZE)} ` +
-          `of RAM, ${cfg.arch === "i686" ? 32 : 64} B each) need ${formatSize(memMap * PAGE_SIZE)}, ` +
+          `of RAM, ${STRUCT_PAGE_BYTES[cfg.arch]} B each) need ${formatSize(memMap * PAGE_SIZE)}, ` +
           `but ${holderName} is ${formatSize(holder * PAGE_SIZE)} of which the kernel ` +
           `(${formatSize(kern * PAGE_SIZE)}), slab (${formatSize(slab * PAGE_SIZE)}) and ` +
           `min_free_kbytes (${formatSize(minFree * PAGE_SIZE)}) leave ` +
