@@ -13,8 +13,11 @@ while [ -z "$port" ]; do
   [ -n "$port" ] || sleep 0.2
 done
 n=0
+# Open the port once and keep it open: Linux's virtio_console discards data that
+# arrives while the guest side is closed, so closing between host connections could
+# lose a command. With no host connected, read returns EOF at once: wait and read again.
+exec 4<>"$port"
 while :; do
-  exec 4<>"$port" || { sleep 0.5; continue; }
   while read -r cmd arg <&4; do
     case "$cmd" in
       alloc)
@@ -27,6 +30,5 @@ while :; do
       *) echo "err unknown command $cmd" >&4 ;;
     esac
   done
-  exec 4<&-
-  sleep 0.2
+  sleep 0.1
 done

@@ -83,7 +83,8 @@ describe("real QEMU guests", { skip: skip ?? false, timeout: 600_000 }, () => {
     await backend?.close();
     alpha?.kill();
     beta?.kill();
-    rmSync(dir, { recursive: true, force: true });
+    if (!process.env.BALLAST_KEEP_VM_DIR) rmSync(dir, { recursive: true, force: true });
+    else console.log(`# kept ${dir}`);
     if (Object.keys(figures).length)
       console.log(`# real-guest figures: ${JSON.stringify(figures)}`);
   });
