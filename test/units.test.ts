@@ -31,7 +31,8 @@ describe("parseSize", () => {
     ["3GB", /ambiguous.*3GiB/],
     ["3 mb", /ambiguous.*3MiB/],
     ["1TB", /1TiB/],
-    ["-1GiB", /negative/],
+    ["-1GiB", /minus sign; sizes are 0 or more/],
+    ["8192TiB", /too large: sizes are below 8192TiB/],
     ["1e400M", /not a finite number/],
     ["1.5B", /whole number of bytes/],
     ["12 parsecs", /cannot read size|unknown unit/],
@@ -47,6 +48,31 @@ describe("parseSize", () => {
       );
     });
   }
+
+  it("says the same thing about zero as it does about signs, and names the limit in a unit it accepts", () => {
+    const msg = (t: string, o = {}) => {
+      try {
+        parseSize(t, o);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return "accepted";
+    };
+    // Where 0 is refused, no message says sizes may be 0.
+    for (const t of ["0B", "-0B", "-1MiB", "0 KiB"])
+      assert.doesNotMatch(msg(t, { allowZero: false }), /0 or more/, t);
+    assert.match(msg("0B", { allowZero: false }), /zero; give a size above 0/);
+    assert.match(msg("-1MiB", { allowZero: false }), /sizes are above 0/);
+    // Where 0 is taken, it is taken, and the message for a minus says so.
+    assert.equal(parseSize("0B"), 0);
+    assert.match(msg("-1MiB"), /sizes are 0 or more/);
+    // The limit is named in TiB (accepted), never in PiB (not accepted).
+    assert.equal(parseSize("8191TiB"), 8191 * TiB);
+    for (const t of ["8192TiB", "9999999TiB", "1e30B"]) {
+      assert.match(msg(t), /below 8192TiB/, t);
+      assert.doesNotMatch(msg(t), /PiB/, t);
+    }
+  });
 
   it("refuses sizes that are not whole pages where pages are needed, suggesting both neighbours", () => {
     assert.throws(

@@ -12,6 +12,14 @@ export type BootErrorCode =
   /** The toolstack could not find `memory` free on the host to build the domain. */
   | "above-host-free";
 
+/** Why a domain is `crashed` (report: `crash: { t_s, reason }`). */
+export interface CrashInfo {
+  /** Virtual time of the crash, seconds. */
+  t_s: number;
+  /** What the guest printed (its kernel panic), or why the host killed it. */
+  reason: string;
+}
+
 export interface BootError {
   code: BootErrorCode;
   message: string;

@@ -14,6 +14,10 @@ export type EventType =
   | "deflate-stalled"
   | "balloon-deflated-on-oom"
   | "oom-kill"
+  /** The guest kernel panicked (out_of_memory() with nothing left to kill). */
+  | "guest-panic"
+  /** KVM: the host ran out of memory backing its guests and its OOM killer took a QEMU. */
+  | "host-oom-kill"
   | "list"
   /** Real guests: QEMU's BALLOON_CHANGE, MEMORY_DEVICE_SIZE_CHANGE, the VM going away. */
   | "balloon-change"

@@ -2,10 +2,11 @@
  * The run report, schema `ballast.sim.report/v1` (DESIGN.md). Fields may be added,
  * none renamed. Byte figures are integers; E820 addresses are bytes, end exclusive.
  */
+import type { CrashInfo } from "../model/domain.js";
 import type { SimEvent } from "../model/events.js";
 import { PAGE_SIZE } from "../units/index.js";
 import type { E820Entry } from "./guest/e820.js";
-import type { World } from "./world.js";
+import { heldPages, type Sample, type World } from "./world.js";
 
 export const REPORT_SCHEMA = "ballast.sim.report/v1";
 
@@ -23,6 +24,10 @@ export interface DomainReport {
   mem_map_bytes: number;
   lowmem_free_bytes: number | null;
   e820: E820Entry[];
+  /** What the host really backs: on xen equal to actual_bytes; on kvm what the guest touched. */
+  host_rss_bytes: number;
+  /** Set when state is crashed: when, and what the guest printed (or why the host killed it). */
+  crash: CrashInfo | null;
   stats: {
     oom_kills: number;
     major_faults: number;
@@ -38,6 +43,8 @@ export interface DomainReport {
     psi_some_avg60: number;
     psi_full_avg60: number;
     swap_used_bytes: number;
+    /** MemTotal as the guest reports it. */
+    mem_total_bytes: number;
   };
   // Additions:
   /** Of balloon_bytes, the credit for pages released from E820 holes at boot. */
@@ -46,21 +53,33 @@ export interface DomainReport {
   lowmem_bytes: number | null;
   /** The E820 as the booted kernel sees it (RAM it may balloon into marked reserved). */
   kernel_e820: E820Entry[];
+  /** The balloon driver: drivers/xen/balloon.c or virtio_balloon. */
+  balloon_driver: "xen" | "virtio" | null;
+  /** min_free_kbytes as the guest kernel set it at boot (null: no guest). */
+  min_free_kbytes: number | null;
 }
 
 export interface Report {
   schema: typeof REPORT_SCHEMA;
   duration_s: number;
   seed: number;
-  host: { memory_bytes: number; free_bytes: number; reserve_bytes: number };
+  host: {
+    memory_bytes: number;
+    free_bytes: number;
+    reserve_bytes: number;
+    hypervisor: "xen" | "kvm";
+  };
   domains: DomainReport[];
   events: SimEvent[];
+  /** Present when asked for (`samples:` or --samples). */
+  samples?: Sample[];
 }
 
 export function buildReport(w: World): Report {
   const b = (pages: number) => pages * PAGE_SIZE;
   const domains: DomainReport[] = w.domains.map((d) => {
-    const g = d.guest;
+    // A domain whose memory went back to the host (destroyed on crash) holds nothing.
+    const g = d.memoryReleased ? null : d.guest;
     const s = g?.stats(w.nowMs);
     return {
       name: d.name,
@@ -71,13 +90,15 @@ export function buildReport(w: World): Report {
       memory_bytes: d.memoryBytes,
       maxmem_bytes: d.maxmemBytes,
       target_bytes: d.targetBytes,
-      actual_bytes: g ? b(g.actual()) : 0,
+      actual_bytes: g ? b(g.shownActual()) : 0,
       balloon_bytes: g ? b(g.balloonList()) : 0,
       mem_map_bytes: d.layout ? b(d.layout.memMapPages) : 0,
       lowmem_free_bytes: g && g.lowmemFrames !== null ? b(g.lowmemFree()!) : null,
       e820: d.e820.map((e) => ({ start: e.start, end: e.end, type: e.type })),
+      host_rss_bytes: b(heldPages(d)),
+      crash: d.crash,
       stats: {
-        oom_kills: g?.oomKills ?? 0,
+        oom_kills: d.guest?.oomKills ?? 0,
         major_faults: g?.majorFaults ?? 0,
         swap_in_bytes: s?.swap_in_bytes ?? 0,
         swap_out_bytes: s?.swap_out_bytes ?? 0,
@@ -90,10 +111,13 @@ export function buildReport(w: World): Report {
         psi_some_avg60: s?.psi_some_avg60 ?? 0,
         psi_full_avg60: s?.psi_full_avg60 ?? 0,
         swap_used_bytes: g ? b(g.swapUsed()) : 0,
+        mem_total_bytes: s?.total_bytes ?? 0,
       },
       released_hole_bytes: g ? b(g.releasedHole) : 0,
       lowmem_bytes: d.layout?.lowmemFrames != null ? b(d.layout.lowmemFrames) : null,
       kernel_e820: d.layout ? d.layout.kernelE820 : [],
+      balloon_driver: d.guest ? d.guest.driver.kind : null,
+      min_free_kbytes: d.layout ? d.layout.reserves.minFreeKbytes : null,
     };
   });
   return {
@@ -104,8 +128,10 @@ export function buildReport(w: World): Report {
       memory_bytes: b(w.hv.memoryPages),
       free_bytes: b(w.hv.freePages),
       reserve_bytes: b(w.hv.reservePages),
+      hypervisor: w.hypervisor,
     },
     domains,
     events: w.events,
+    ...(w.samplesMs !== null ? { samples: w.samples } : {}),
   };
 }

@@ -3,7 +3,7 @@
  * scenario seed and a key, so results never depend on call order or wall time.
  */
 
-function hashString(s: string): number {
+export function hashKey(s: string): number {
   // FNV-1a, 32-bit.
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
@@ -23,6 +23,11 @@ function mix(x: number): number {
 
 /** A uniform number in [0, 1) for (seed, key, index). */
 export function uniform(seed: number, key: string, index = 0): number {
-  const h = mix(mix(hashString(key) ^ mix(seed >>> 0)) ^ mix(index >>> 0));
+  return uniformHashed(seed, hashKey(key), index);
+}
+
+/** uniform() for a key already hashed with hashKey() (for callers that draw every tick). */
+export function uniformHashed(seed: number, keyHash: number, index = 0): number {
+  const h = mix(mix(keyHash ^ mix(seed >>> 0)) ^ mix(index >>> 0));
   return h / 2 ** 32;
 }

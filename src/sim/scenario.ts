@@ -5,13 +5,13 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { isMap, LineCounter, parseDocument } from "yaml";
+import { isMap, LineCounter, parseDocument, visit } from "yaml";
 import { z } from "zod";
 import type { Arch } from "../model/domain.js";
 import type { GuestSettings } from "../model/settings.js";
 import { MiB, PAGE_SIZE, parseDuration, parseRate, parseSize, UnitError } from "../units/index.js";
 import { CmdlineError, parseCmdline } from "./guest/cmdline.js";
-import { DEFAULT_BALLOON_RATE_BYTES_PER_S, DEFAULT_READ_RATE_BYTES_PER_S } from "./guest/costs.js";
+import { DEFAULT_READ_RATE_BYTES_PER_S } from "./guest/costs.js";
 import { type E820Entry, E820Error, ramBytes, ramOverlaps, validateE820 } from "./guest/e820.js";
 import { Dom0MemError, parseDom0Mem } from "./host/dom0.js";
 import type { DomainSpec } from "./host/domain_builder.js";
@@ -25,11 +25,18 @@ export interface ScenarioEvent {
   command: Command;
 }
 
+export type HypervisorKind = "xen" | "kvm";
+
 export interface Scenario {
   seed: number;
   durationMs: number;
   tickMs: number;
+  /** Report a time series every this many ms (`samples:`); null: none. */
+  samplesMs: number | null;
   host: {
+    /** xen: domains populated at build, drivers/xen/balloon.c; kvm: RAM backed on first
+     * touch, virtio_balloon, free page reporting, virtio-mem. */
+    hypervisor: HypervisorKind;
     memoryBytes: number;
     reserveBytes: number;
     e820: E820Entry[] | null;
@@ -44,10 +51,26 @@ export interface Scenario {
   events: ScenarioEvent[];
 }
 
+/** At most this many problems are printed; a file of garbage has thousands. */
+export const MAX_PROBLEMS_SHOWN = 20;
+/** A problem line is cut here: YAML quotes the offending text, which may be huge. */
+const MAX_PROBLEM_CHARS = 300;
+/** Larger than any scenario a person writes; refused before it is parsed. */
+export const MAX_SCENARIO_BYTES = 4 * 1024 * 1024;
+
+function shown(problems: string[]): string {
+  const cut = (p: string) =>
+    p.length > MAX_PROBLEM_CHARS ? `${p.slice(0, MAX_PROBLEM_CHARS)}... (cut)` : p;
+  const lines = problems.slice(0, MAX_PROBLEMS_SHOWN).map(cut);
+  if (problems.length > MAX_PROBLEMS_SHOWN)
+    lines.push(`... and ${problems.length - MAX_PROBLEMS_SHOWN} more problems`);
+  return lines.join("\n");
+}
+
 export class ScenarioError extends Error {
   override name = "ScenarioError";
   constructor(readonly problems: string[]) {
-    super(problems.join("\n"));
+    super(shown(problems));
   }
 }
 
@@ -166,6 +189,9 @@ const domainSchema = z.strictObject({
   swap: size.optional(),
   deflate_on_oom: z.boolean().optional(),
   balloon_rate: rate.optional(),
+  inflate_rate: rate.optional(),
+  deflate_rate: rate.optional(),
+  free_page_reporting: z.boolean().optional(),
   workload: workloadSchema.optional(),
   settings: z
     .strictObject({
@@ -183,7 +209,9 @@ const scenarioSchema = z.strictObject({
   seed: z.number().int().nonnegative().optional(),
   duration,
   tick: duration.optional(),
+  samples: duration.optional(),
   host: z.strictObject({
+    hypervisor: z.enum(["xen", "kvm"]).optional(),
     memory: size,
     reserve: size.optional(),
     e820: z.array(e820Entry).optional(),
@@ -210,6 +238,10 @@ function locator(text: string, source: string) {
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   return {
     doc,
+    /** "file:line" for a character offset (YAML's errors carry offsets, not lines). */
+    lineOf(offset: number): string {
+      return `${source}:${lineCounter.linePos(offset).line}`;
+    },
     at(path: readonly (string | number)[]): string {
       for (let n = path.length; n >= 0; n--) {
         const node = doc.getIn(path.slice(0, n), true) as
@@ -234,12 +266,22 @@ export function parseScenario(text: string, source: string, baseDir: string): Sc
   const loc = locator(text, source);
   if (loc.doc.errors.length > 0) {
     throw new ScenarioError(
-      loc.doc.errors.map(
-        (e) => `${source}:${e.linePos?.[0]?.line ?? "?"}: YAML: ${e.message.split("\n")[0]}`,
-      ),
+      loc.doc.errors.map((e) => `${loc.lineOf(e.pos[0])}: YAML: ${e.message.split("\n")[0]}`),
     );
   }
-  const data = loc.doc.toJS();
+  let data: unknown;
+  try {
+    // An alias to no anchor, or aliases that multiply (a "billion laughs" file), throw here.
+    data = loc.doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    let where = source;
+    visit(loc.doc, {
+      Alias(_, node) {
+        if (node.range && where === source) where = loc.lineOf(node.range[0]);
+      },
+    });
+    throw new ScenarioError([`${where}: YAML: ${(e as Error).message}`]);
+  }
   if (!isMap(loc.doc.contents) && !(data && typeof data === "object")) {
     throw new ScenarioError([
       `${source}: a scenario is a YAML mapping (seed, duration, host, domains, events)`,
@@ -266,8 +308,24 @@ export function parseScenario(text: string, source: string, baseDir: string): Sc
   if (tickMs > 0 && raw.duration % tickMs !== 0)
     problem(["duration"], `must be a whole number of ticks (${tickMs} ms)`);
 
+  const samplesMs = raw.samples ?? null;
+  if (samplesMs !== null) {
+    if (samplesMs <= 0) problem(["samples"], "must be above 0");
+    else if (tickMs > 0 && samplesMs % tickMs !== 0)
+      problem(["samples"], `must be a whole number of ticks (${tickMs} ms)`);
+  }
+
+  const hypervisor: HypervisorKind = raw.host.hypervisor ?? "xen";
+  const kvm = hypervisor === "kvm";
   const reserve = raw.host.reserve ?? 0;
   if (reserve > raw.host.memory) problem(["host", "reserve"], "is larger than host memory");
+  if (kvm && raw.host.dom0)
+    problem(
+      ["host", "dom0"],
+      "a KVM host has no dom0 (the host's own memory is host.reserve); use hypervisor: xen",
+    );
+  if (kvm && raw.host.e820)
+    problem(["host", "e820"], "is for a Xen host's dom0; a KVM host has no dom0");
 
   let hostE820: E820Entry[] | null = null;
   if (raw.host.e820) {
@@ -477,6 +535,19 @@ export function parseScenario(text: string, source: string, baseDir: string): Sc
         }
       }
     }
+    if (kvm) {
+      if (d.e820)
+        problem(p("e820"), "a KVM guest's E820 is QEMU's (pc machine); give it on a Xen host");
+      if (d.pci_hole !== undefined)
+        problem(p("pci_hole"), "a KVM guest's RAM is laid out by QEMU; give it on a Xen host");
+      if (parseCmdlineSafe(cmdline)?.maxInitialBytes != null)
+        problem(
+          p("cmdline"),
+          "balloon.max_initial is Xen's balloon (a KVM guest grows through virtio-mem)",
+        );
+    } else if (d.free_page_reporting) {
+      problem(p("free_page_reporting"), "is virtio-balloon's (kvm hosts only)");
+    }
     if (e820 && ramBytes(e820) === 0) problem(p("e820"), "has no RAM");
     if (e820 && pciHole && ramOverlaps(e820, pciHole.start, pciHole.end)) {
       problem(p("e820"), "has RAM inside pci_hole");
@@ -491,7 +562,9 @@ export function parseScenario(text: string, source: string, baseDir: string): Sc
       pciHole,
       swapBytes: d.swap ?? 0,
       deflateOnOom: d.deflate_on_oom ?? false,
-      balloonRateBytesPerS: d.balloon_rate ?? DEFAULT_BALLOON_RATE_BYTES_PER_S,
+      inflateRateBytesPerS: d.inflate_rate ?? d.balloon_rate ?? null,
+      deflateRateBytesPerS: d.deflate_rate ?? d.balloon_rate ?? null,
+      freePageReporting: d.free_page_reporting ?? false,
       workload: resolveWorkload(d.workload, p("workload")),
       settings: resolveSettings(d.settings, maxmem, p("settings")),
       lie: d.lie ?? null,
@@ -499,11 +572,12 @@ export function parseScenario(text: string, source: string, baseDir: string): Sc
     });
     if ((d.start ?? 0) > raw.duration) problem(p("start"), "is after the end of the scenario");
   });
-  for (const d of domains) {
-    if (d.balloonRateBytesPerS < PAGE_SIZE) {
-      problems.push(`${source}: ${d.name}: balloon_rate must be at least 4KiB/s`);
+  raw.domains.forEach((d, i) => {
+    for (const k of ["balloon_rate", "inflate_rate", "deflate_rate"] as const) {
+      const v = d[k];
+      if (v !== undefined && v < PAGE_SIZE) problem(["domains", i, k], "must be at least 4KiB/s");
     }
-  }
+  });
 
   const events: ScenarioEvent[] = [];
   raw.events.forEach((ev, i) => {
@@ -526,20 +600,82 @@ export function parseScenario(text: string, source: string, baseDir: string): Sc
     seed: raw.seed ?? 1,
     durationMs: raw.duration,
     tickMs,
-    host: { memoryBytes: raw.host.memory, reserveBytes: reserve, e820: hostE820, dom0 },
+    samplesMs,
+    host: { hypervisor, memoryBytes: raw.host.memory, reserveBytes: reserve, e820: hostE820, dom0 },
     domains,
     events,
   };
 }
 
-export function loadScenario(file: string): Scenario {
-  let text: string;
+function parseCmdlineSafe(text: string) {
   try {
-    text = readFileSync(file, "utf8");
+    return parseCmdline(text);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The same scenario on the other kind of host (the policy bench runs each on both).
+ * To kvm: dom0's memory becomes the host's reserve (a KVM host's own OS), its events
+ * are dropped; guests lose Xen-only layout (explicit E820, PCI hole, balloon.max_initial)
+ * and grow above boot memory through virtio-mem instead. To xen: free page reporting
+ * goes (Xen has none). Rates set explicitly are kept; defaults are each driver's own.
+ * Pure: returns a new scenario.
+ */
+export function withHypervisor(scenario: Scenario, kind: HypervisorKind): Scenario {
+  const host = { ...scenario.host, hypervisor: kind };
+  let events = scenario.events;
+  if (kind === "kvm" && scenario.host.dom0) {
+    host.reserveBytes += scenario.host.dom0.mem.amountBytes;
+    host.dom0 = null;
+    events = events.filter((e) => !("domain" in e.command) || e.command.domain !== "Domain-0");
+  }
+  if (kind === "kvm") host.e820 = null;
+  const domains = scenario.domains.map((d): DomainSpec => {
+    if (kind === "xen") return { ...d, freePageReporting: false };
+    const words = d.cmdline
+      .split(/\s+/)
+      .filter((w) => w !== "" && !w.startsWith("balloon.max_initial="));
+    return { ...d, e820: null, pciHole: null, cmdline: words.join(" ") };
+  });
+  return { ...scenario, host, domains, events };
+}
+
+/**
+ * A scenario file's text, or why it is not one: unreadable, too large, or not text (a
+ * NUL byte or bytes that are not UTF-8), so that a binary file given by mistake gets one
+ * line, not a page of YAML errors per stray byte.
+ */
+export function readScenarioText(file: string): string {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
   } catch (e) {
     throw new ScenarioError([
       `${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
     ]);
   }
-  return parseScenario(text, file, dirname(resolve(file)));
+  if (bytes.length > MAX_SCENARIO_BYTES) {
+    throw new ScenarioError([
+      `${file}: ${bytes.length} bytes is too large for a scenario (at most ${MAX_SCENARIO_BYTES}); is it the right file?`,
+    ]);
+  }
+  const nul = bytes.indexOf(0);
+  const lineAt = (offset: number) =>
+    bytes.subarray(0, offset).toString("latin1").split("\n").length;
+  if (nul >= 0) {
+    throw new ScenarioError([
+      `${file}:${lineAt(nul)}: not a text file (a NUL byte at offset ${nul}); a scenario is YAML text`,
+    ]);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ScenarioError([`${file}: not UTF-8 text; a scenario is YAML text in UTF-8`]);
+  }
+}
+
+export function loadScenario(file: string): Scenario {
+  return parseScenario(readScenarioText(file), file, dirname(resolve(file)));
 }

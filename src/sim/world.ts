@@ -4,17 +4,51 @@
  */
 import type { EventType, SimEvent } from "../model/events.js";
 import { formatSize, PAGE_SIZE } from "../units/index.js";
-import { DEFAULT_BALLOON_RATE_BYTES_PER_S } from "./guest/costs.js";
 import { defaultHostE820, ramBytes } from "./guest/e820.js";
 import { buildDomain, type DomainSpec, type SimDomain } from "./host/domain_builder.js";
 import { Hypervisor } from "./host/hypervisor.js";
 import { type Command, type CommandResult, execute, type ToolstackHost } from "./host/toolstack.js";
-import type { Scenario, ScenarioEvent } from "./scenario.js";
+import type { HypervisorKind, Scenario, ScenarioEvent } from "./scenario.js";
 
 export const DOM0_NAME = "Domain-0";
 
+/** One point of the time series a report carries when asked (`samples:`). */
+export interface Sample {
+  t_s: number;
+  host: { free_bytes: number };
+  domains: Record<
+    string,
+    {
+      state: string;
+      actual_bytes: number;
+      target_bytes: number;
+      host_rss_bytes: number;
+      mem_total_bytes: number;
+      free_bytes: number;
+      available_bytes: number;
+      psi_some_avg10: number;
+      psi_full_avg10: number;
+      oom_kills: number;
+      // Additions: PSI's stall totals (the `total=` fields), microseconds.
+      psi_some_total_us: number;
+      psi_full_total_us: number;
+    }
+  >;
+}
+
+/** Pages the host gives a domain: its backed memory, or none once its memory went back. */
+export function heldPages(d: SimDomain): number {
+  if (!d.guest || d.memoryReleased) return 0;
+  return d.guest.hostRss();
+}
+
 export class World implements ToolstackHost {
   readonly hv: Hypervisor;
+  /** The kind of host: xen (the default) or kvm. */
+  readonly hypervisor: HypervisorKind;
+  /** The time series, when asked for (every `samplesMs`). */
+  readonly samples: Sample[] = [];
+  samplesMs: number | null;
   readonly domains: SimDomain[] = [];
   readonly tickMs: number;
   readonly seed: number;
@@ -36,6 +70,8 @@ export class World implements ToolstackHost {
   constructor(readonly scenario: Scenario) {
     this.tickMs = scenario.tickMs;
     this.seed = scenario.seed;
+    this.hypervisor = scenario.host.hypervisor;
+    this.samplesMs = scenario.samplesMs;
     const memPages = Math.floor(scenario.host.memoryBytes / PAGE_SIZE);
     this.hv = new Hypervisor(memPages, Math.floor(scenario.host.reserveBytes / PAGE_SIZE));
     this.pending = [...scenario.events];
@@ -61,7 +97,9 @@ export class World implements ToolstackHost {
       pciHole: null,
       swapBytes: d0.swapBytes,
       deflateOnOom: false,
-      balloonRateBytesPerS: DEFAULT_BALLOON_RATE_BYTES_PER_S,
+      inflateRateBytesPerS: null,
+      deflateRateBytesPerS: null,
+      freePageReporting: false,
       workload: d0.workload,
       isDom0: true,
     });
@@ -69,9 +107,20 @@ export class World implements ToolstackHost {
 
   /** Build and boot a domain now (as `xl create`). */
   create(spec: DomainSpec): SimDomain {
-    const dom = buildDomain(spec, this.hv, this.nextId++, this.seed);
+    const dom = buildDomain(spec, this.hv, this.nextId++, this.seed, this.hypervisor);
     this.domains.push(dom);
-    if (dom.state === "running") {
+    if (dom.state === "running" && this.hypervisor === "kvm") {
+      const l = dom.layout!;
+      const g = dom.guest!;
+      const parts = [
+        `${spec.name}: booted with ${fmt(g.shownActual())} (maxmem ${fmt(spec.maxmemBytes / PAGE_SIZE)})`,
+        `MemTotal ${fmt(g.managed())}, struct pages ${fmt(l.memMapPages)}`,
+        `the host backs the ${fmt(g.hostRss())} boot touched`,
+      ];
+      if (l.unpluggedFrames > 0)
+        parts.push(`virtio-mem can plug ${fmt(l.unpluggedFrames)} above boot memory`);
+      this.emit(spec.name, "boot", parts.join("; "));
+    } else if (dom.state === "running") {
       const l = dom.layout!;
       const parts = [
         `${spec.name}: booted with ${fmt(dom.guest!.actual())} (memory ${fmt(spec.memoryBytes / PAGE_SIZE)}, maxmem ${fmt(spec.maxmemBytes / PAGE_SIZE)})`,
@@ -143,14 +192,90 @@ export class World implements ToolstackHost {
   /** Advance one tick. */
   step(): void {
     this.runDue();
+    if (this.samplesMs !== null && this.nowMs === 0) this.sample();
+    let short = false;
     for (const dom of this.domains) {
       if (dom.state !== "running" || !dom.guest) continue;
-      dom.guest.step(this.nowMs, this.tickMs, this.hv, (type, message, code) =>
-        this.emit(dom.name, type, message, code),
-      );
+      const g = dom.guest;
+      dom.emit ??= (type, message, code) => this.emit(dom.name, type, message, code);
+      g.step(this.nowMs, this.tickMs, this.hv, dom.emit);
+      if (g.crash) this.crashed(dom, g.crash.reason);
+      else if (g.hostShortPages > 0) short = true;
     }
+    if (short) this.hostOom();
     this.nowMs += this.tickMs;
+    if (this.samplesMs !== null && this.nowMs % this.samplesMs === 0) this.sample();
     this.onTick?.(this);
+  }
+
+  /**
+   * A guest's kernel panicked. Xen: the toolstack destroys a crashed domain (xl's default
+   * on_crash="destroy"; Linux signals the crash with SCHEDOP_shutdown) and its memory goes
+   * back to the host. KVM: with no pvpanic device and Linux's default panic=0, the guest
+   * hangs and QEMU keeps its memory.
+   */
+  private crashed(dom: SimDomain, reason: string): void {
+    dom.state = "crashed";
+    dom.crash = { t_s: this.nowMs / 1000, reason };
+    if (dom.hypervisor === "xen") this.releaseMemory(dom);
+  }
+
+  private releaseMemory(dom: SimDomain): void {
+    if (dom.memoryReleased || !dom.guest) return;
+    this.hv.release(dom.guest.teardown());
+    dom.memoryReleased = true;
+  }
+
+  /**
+   * KVM: the guests touched more than the host could back. With no swap the host's OOM
+   * killer ends the process with the most memory (oom_badness()): the biggest QEMU.
+   */
+  private hostOom(): void {
+    let victim: SimDomain | null = null;
+    for (const d of this.domains) {
+      if (d.state !== "running" || !d.guest) continue;
+      if (!victim || d.guest.hostRss() > victim.guest!.hostRss()) victim = d;
+    }
+    if (!victim) return;
+    const rss = victim.guest!.hostRss();
+    victim.state = "crashed";
+    victim.crash = {
+      t_s: this.nowMs / 1000,
+      reason: "killed by the host's OOM killer: the host could not back its guests' memory",
+    };
+    this.releaseMemory(victim);
+    this.emit(
+      victim.name,
+      "host-oom-kill",
+      `host out of memory: Killed process qemu (${victim.name}), anon-rss:${fmt(rss)}`,
+    );
+  }
+
+  private sample(): void {
+    const domains: Sample["domains"] = {};
+    for (const d of this.domains) {
+      const g = d.guest;
+      const s = g && !d.memoryReleased ? g.stats(this.nowMs) : null;
+      domains[d.name] = {
+        state: d.state,
+        actual_bytes: g && !d.memoryReleased ? g.shownActual() * PAGE_SIZE : 0,
+        target_bytes: d.targetBytes,
+        host_rss_bytes: heldPages(d) * PAGE_SIZE,
+        mem_total_bytes: s?.total_bytes ?? 0,
+        free_bytes: s?.free_bytes ?? 0,
+        available_bytes: s?.available_bytes ?? 0,
+        psi_some_avg10: s?.psi_some_avg10 ?? 0,
+        psi_full_avg10: s?.psi_full_avg10 ?? 0,
+        oom_kills: g?.oomKills ?? 0,
+        psi_some_total_us: g?.psi.someTotalUs ?? 0,
+        psi_full_total_us: g?.psi.fullTotalUs ?? 0,
+      };
+    }
+    this.samples.push({
+      t_s: this.nowMs / 1000,
+      host: { free_bytes: this.hv.freePages * PAGE_SIZE },
+      domains,
+    });
   }
 
   /** Run to the end of the scenario (or `untilMs`). */
@@ -166,15 +291,21 @@ export class World implements ToolstackHost {
     let held = 0;
     for (const d of this.domains) {
       if (!d.guest) continue;
-      held += d.guest.actual();
+      held += heldPages(d);
+      if (d.memoryReleased) continue;
       const acc = d.guest.accountedFrames();
       if (acc !== d.guest.ramFrames) {
         out.push(
           `t=${this.nowMs}ms ${d.name}: frames in states ${acc} != RAM frames ${d.guest.ramFrames}`,
         );
       }
+      if (d.guest.freeUnbacked > d.guest.free)
+        out.push(
+          `t=${this.nowMs}ms ${d.name}: unbacked free ${d.guest.freeUnbacked} > free ${d.guest.free}`,
+        );
       for (const [k, v] of Object.entries({
         free: d.guest.free,
+        unbacked: d.guest.freeUnbacked,
         balloon: d.guest.balloon,
         hole: d.guest.releasedHole,
       })) {
@@ -183,8 +314,9 @@ export class World implements ToolstackHost {
     }
     const sum = this.hv.freePages + this.hv.reservePages + held;
     if (sum !== this.hv.memoryPages) {
+      const what = this.hypervisor === "kvm" ? "host_rss" : "actual";
       out.push(
-        `t=${this.nowMs}ms host: free ${this.hv.freePages} + reserve ${this.hv.reservePages} + held ${held} != memory ${this.hv.memoryPages}`,
+        `t=${this.nowMs}ms host: free ${this.hv.freePages} + reserve ${this.hv.reservePages} + ${what} ${held} != memory ${this.hv.memoryPages}`,
       );
     }
     if (this.hv.freePages < 0) out.push(`t=${this.nowMs}ms host: free ${this.hv.freePages} < 0`);

@@ -12,6 +12,11 @@ export const KiB = 1024;
 export const MiB = 1024 * KiB;
 export const GiB = 1024 * MiB;
 export const TiB = 1024 * GiB;
+/**
+ * The largest size read: 2^53 - 1 bytes (just below 8192 TiB), the largest integer a
+ * JavaScript number holds exactly. Named in TiB in messages, a unit that is accepted.
+ */
+export const MAX_SIZE_BYTES = Number.MAX_SAFE_INTEGER;
 
 /** A size or duration that was typed wrong; `message` says how to type it right. */
 export class UnitError extends Error {
@@ -83,12 +88,14 @@ export function parseSize(input: string, opts: ParseSizeOptions = {}): number {
   if (!Number.isFinite(value)) {
     throw new UnitError(`size "${text}" is not a finite number`);
   }
+  // Say what is allowed where it is read: some places take 0, some do not.
+  const range = opts.allowZero === false ? "above 0" : "0 or more";
   if (value < 0 || Object.is(value, -0) || numText.startsWith("-")) {
-    throw new UnitError(`size "${text}" is negative; sizes are 0 or more`);
+    throw new UnitError(`size "${text}" has a minus sign; sizes are ${range}`);
   }
   const bytes = value * mult;
-  if (!Number.isFinite(bytes) || bytes > Number.MAX_SAFE_INTEGER) {
-    throw new UnitError(`size "${text}" is too large (at most 8 PiB)`);
+  if (!Number.isFinite(bytes) || bytes > MAX_SIZE_BYTES) {
+    throw new UnitError(`size "${text}" is too large: sizes are below 8192TiB`);
   }
   if (!Number.isInteger(bytes)) {
     throw new UnitError(

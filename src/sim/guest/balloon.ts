@@ -1,74 +1,75 @@
 /**
- * The balloon driver's control state: where it is headed and when it may try again.
- *
- * As Linux's drivers/xen/balloon.c: balloon_process() works towards target_pages; when
- * it cannot (no free page to hand back, or no frame from the hypervisor) it returns
- * BP_EAGAIN and update_schedule() doubles schedule_delay, from 1 s up to
- * max_schedule_delay = 32 s; a pass that completes (BP_DONE) resets it to 1 s.
- *
- * With deflate-on-oom (virtio-balloon's VIRTIO_BALLOON_F_DEFLATE_ON_OOM), the OOM
- * notifier gives back OOM_VBALLOON_DEFAULT_PAGES = 256 pages per notification, and the
- * driver does not inflate again until the host sets a new target (fill_balloon() runs
- * only from the config-change work).
+ * What a balloon driver needs of its guest, and what every driver offers the guest and
+ * the toolstack. One module per driver implements it: xen_balloon.ts (Linux's
+ * drivers/xen/balloon.c, on Xen hosts) and virtio_balloon.ts (Linux's
+ * drivers/virtio/virtio_balloon.c, on KVM hosts).
  */
+import type { Emit, FramePool } from "./frames.js";
 
-export const BACKOFF_INITIAL_S = 1;
-export const BACKOFF_MAX_S = 32;
-export const OOM_DEFLATE_PAGES = 256;
+/**
+ * The cost of one failed attempt to get a balloon page: the allocation's single pass of
+ * direct reclaim and compaction (__GFP_NORETRY), during which the driver's kworker is
+ * in a memory stall (psi_memstall_enter() in __perform_reclaim()). Measured on the test
+ * guest under TCG: a virtio balloon retrying every 200 ms with nothing to take adds
+ * 16-33 ms of PSI `some` per second (six runs, median 23: the spread is the host's load),
+ * so about 4.5 ms per attempt. (An upper bound for KVM, where the guest runs natively.)
+ */
+export const FAILED_ATTEMPT_STALL_US = 4500;
 
-export type BalloonPhase = "idle" | "inflating" | "deflating";
+/** The guest as a balloon driver sees it. */
+export interface BalloonGuest {
+  readonly name: string;
+  /** Frames the guest holds (not ballooned out), pages. */
+  actual(): number;
+  /** Actual memory as the toolstack shows it (QEMU: RAM size less the balloon), pages. */
+  shownActual(): number;
+  /** The most frames it can hold (its RAM, less what it never took on). */
+  capacity(): number;
+  /** Pages on the balloon's list. */
+  balloonList(): number;
+  /**
+   * Allocate up to `n` pages for the balloon, as its allocation flags allow: free pages
+   * above the floor, after one pass of cheap reclaim (__GFP_NORETRY: never the OOM
+   * killer). Moves them onto the balloon list and returns what the host got back.
+   */
+  inflate(n: number, host: FramePool): number;
+  /** Take `n` pages off the balloon list onto the free lists (`backed`: the host
+   * populated them first, as Xen does; KVM backs them only when touched). */
+  deflate(n: number, backed: boolean): void;
+  /** The driver's kworker was stalled on memory for `us` this tick (PSI). */
+  stallKworker(us: number): void;
+  emit: Emit;
+}
 
-export class BalloonDriver {
-  /** Target for the domain's actual memory, in pages. */
-  targetPages: number;
-  /** Pages per second the driver moves when it can. */
-  readonly ratePagesPerS: number;
-  /** Current retry delay, seconds (schedule_delay). */
-  delayS = BACKOFF_INITIAL_S;
-  /** Virtual time before which the driver sleeps, ms. */
-  sleepUntilMs = 0;
-  /** Which stall was last reported in this episode (one event per episode). */
-  stalled: "inflate" | "deflate" | null = null;
-  /** Whether balloon-reached-target was emitted for the current target. */
-  reachedReported = true;
-  /** Set after an OOM deflation: the driver leaves the target alone until a new one. */
-  heldByOom = false;
-  /** Fractional pages carried from tick to tick so that slow rates still move. */
-  carry = 0;
+export interface BalloonDriver {
+  readonly kind: "xen" | "virtio";
+  /** With VIRTIO_BALLOON_F_DEFLATE_ON_OOM: the OOM notifier takes pages back. */
+  readonly deflateOnOom: boolean;
+  /** Whether ballooned pages still count in MemTotal (virtio with deflate-on-oom). */
+  readonly balloonInMemTotal: boolean;
+  /** The toolstack's new target for the guest's actual memory, pages. */
+  setTarget(actualPages: number, nowMs: number): void;
+  /** Target for the guest's actual memory, pages. */
+  targetActual(g: BalloonGuest): number;
+  /** One tick of the driver's work. */
+  step(g: BalloonGuest, nowMs: number, dtMs: number, host: FramePool): void;
+  /** The OOM notifier (deflate_on_oom): pages given back to the guest, 0 if none. */
+  oomNotify(g: BalloonGuest, host: FramePool): number;
+  /** Whether the driver is still working towards its target (not reached, not held). */
+  chasing(g: BalloonGuest): boolean;
+}
 
-  constructor(targetPages: number, ratePagesPerS: number) {
-    this.targetPages = targetPages;
-    this.ratePagesPerS = ratePagesPerS;
-  }
-
-  setTarget(pages: number, nowMs: number): void {
-    this.targetPages = pages;
-    this.delayS = BACKOFF_INITIAL_S;
-    this.sleepUntilMs = nowMs;
-    this.stalled = null;
-    this.reachedReported = false;
-    this.heldByOom = false;
-    this.carry = 0;
-  }
-
-  /** Pages the driver may move in a tick of `dtMs` (its rate budget). */
-  budget(dtMs: number): number {
-    const exact = (this.ratePagesPerS * dtMs) / 1000 + this.carry;
+/** Pages per second as a per-tick budget, carrying fractions so that slow rates move. */
+export class RateBudget {
+  private carry = 0;
+  constructor(readonly pagesPerS: number) {}
+  take(dtMs: number): number {
+    const exact = (this.pagesPerS * dtMs) / 1000 + this.carry;
     const whole = Math.floor(exact);
     this.carry = exact - whole;
     return whole;
   }
-
-  /** A pass that could not finish: sleep, and double the delay up to the maximum. */
-  backOff(nowMs: number): number {
-    const d = this.delayS;
-    this.sleepUntilMs = nowMs + d * 1000;
-    this.delayS = Math.min(this.delayS * 2, BACKOFF_MAX_S);
-    return d;
-  }
-
-  /** A pass that did all it was allowed to: the delay returns to 1 s. */
-  progressed(): void {
-    this.delayS = BACKOFF_INITIAL_S;
+  reset(): void {
+    this.carry = 0;
   }
 }

@@ -19,7 +19,6 @@
  * Pure: a configuration in, a page layout or a boot error out.
  */
 import type { Arch, BootError } from "../../model/domain.js";
-import { minFreeKbytes } from "../../model/watermarks.js";
 import { formatSize, KiB, MiB, PAGE_SIZE } from "../../units/index.js";
 import {
   countPfns,
@@ -31,12 +30,14 @@ import {
   topPfn,
 } from "./e820.js";
 import {
+  BOOT_TOUCHED_FREE_BYTES,
   I686_LOWMEM_BYTES,
   I686_PAE_LIMIT_BYTES,
   kernelPages as kernelFootprintPages,
   slabPages as kernelSlabPages,
 } from "./kernel.js";
 import { framesCoveredBy, memMapPages, STRUCT_PAGE_BYTES } from "./mem_map.js";
+import { guestReserves, type ZoneReserves } from "./zones.js";
 
 export type Placement = "pv" | "hvm";
 
@@ -77,6 +78,12 @@ export interface BootLayout {
   lowmemFreePages: number | null;
   /** The E820 as the booted kernel sees it (extra RAM reserved, dropped RAM unusable). */
   kernelE820: E820Entry[];
+  /** min_free_kbytes, watermarks and lowmem_reserve, set at boot (zones.ts). */
+  reserves: ZoneReserves;
+  /** KVM: frames of the virtio-mem device, none plugged at boot (0 on Xen). */
+  unpluggedFrames: number;
+  /** Of the free pages, those the host backs (on Xen all of them; on KVM what boot touched). */
+  backedFreePages: number;
 }
 
 export type BootResult = { ok: true; layout: BootLayout } | { ok: false; error: BootError };
@@ -85,8 +92,21 @@ function mib(bytes: number): string {
   return formatSize(Math.floor(bytes / MiB) * MiB, { exact: true });
 }
 
-function minFreePages(bytes: number): number {
-  return Math.ceil((minFreeKbytes(bytes) * KiB) / PAGE_SIZE);
+/** The first `n` frames of `ranges`, as ranges. */
+function firstFrames(ranges: readonly PfnRange[], n: number): PfnRange[] {
+  const out: PfnRange[] = [];
+  let left = n;
+  for (const r of ranges) {
+    if (left <= 0) break;
+    const k = Math.min(left, r.end - r.start);
+    out.push({ start: r.start, end: r.start + k });
+    left -= k;
+  }
+  return out;
+}
+
+function reservesFor(arch: Arch, populated: readonly PfnRange[], managed: number): ZoneReserves {
+  return guestReserves(arch, populated, Math.max(0, managed));
 }
 
 export function bootGuest(cfg: BootConfig): BootResult {
@@ -153,7 +173,10 @@ export function bootGuest(cfg: BootConfig): BootResult {
     holder = lowmemFrames;
     holderName = "lowmem";
   }
-  const minFree = minFreePages(Math.max(0, holder - fixedNeed) * PAGE_SIZE);
+  const populatedPfns = firstFrames(ranges, populatedRam);
+  const minFree = Math.ceil(
+    (reservesFor(cfg.arch, populatedPfns, holder - fixedNeed).minFreeKbytes * KiB) / PAGE_SIZE,
+  );
   const room = holder - fixedNeed - minFree;
   if (memMap > room) {
     // On i686 mem_map must live in lowmem, so lowmem is always the binding limit.
@@ -184,6 +207,7 @@ export function bootGuest(cfg: BootConfig): BootResult {
   }
 
   const free = populatedRam - kern - memMap - slab;
+  const reserves = reservesFor(cfg.arch, populatedPfns, populatedRam - kern - memMap);
   const lowmemFree = lowmemFrames === null ? null : lowmemFrames - kern - memMap - slab;
 
   return {
@@ -210,6 +234,71 @@ export function bootGuest(cfg: BootConfig): BootResult {
         truncatedE820,
         keptExtra,
       ),
+      reserves,
+      unpluggedFrames: 0,
+      backedFreePages: free,
+    },
+  };
+}
+
+export interface KvmBootConfig {
+  arch: Arch;
+  memoryBytes: number;
+  /** Bytes of virtio-mem device memory above boot memory (maxmem - memory). */
+  virtioMemBytes: number;
+  /** The E820 QEMU's firmware hands the guest (qemuPcE820). */
+  e820: E820Map;
+}
+
+/**
+ * A KVM guest's boot: the kernel takes on exactly the E820's RAM, all of it backed on
+ * first touch; struct pages cover only that RAM (virtio-mem memory gets its struct pages
+ * when it is plugged, from memory the guest then has). Nothing is ballooned at boot.
+ * What boot touches (kernel, mem_map, slab and BOOT_TOUCHED_FREE_BYTES of free pages) is
+ * what the host backs right after boot.
+ */
+export function bootKvmGuest(cfg: KvmBootConfig): BootResult {
+  const ranges = ramPfnRanges(cfg.e820);
+  const ram = countPfns(ranges);
+  const memMap = memMapPages(cfg.arch, ram);
+  const kern = kernelFootprintPages(cfg.arch);
+  const slab = kernelSlabPages(cfg.arch);
+  const reserves = reservesFor(cfg.arch, ranges, ram - kern - memMap);
+  const minFree = Math.ceil((reserves.minFreeKbytes * KiB) / PAGE_SIZE);
+  const free = ram - kern - memMap - slab;
+  if (free < minFree) {
+    return {
+      ok: false,
+      error: {
+        code: "struct-pages-exceed-memory",
+        message:
+          `${formatSize(cfg.memoryBytes)} cannot hold the kernel (${formatSize(kern * PAGE_SIZE)}), ` +
+          `struct pages (${formatSize(memMap * PAGE_SIZE)}), slab (${formatSize(slab * PAGE_SIZE)}) ` +
+          `and min_free_kbytes (${formatSize(minFree * PAGE_SIZE)}); give it more memory`,
+      },
+    };
+  }
+  const unplugged = Math.floor(cfg.virtioMemBytes / PAGE_SIZE);
+  return {
+    ok: true,
+    layout: {
+      ramFrames: ram + unplugged,
+      populatedFrames: ram,
+      releasedPages: 0,
+      balloonFrames: 0,
+      releasedHoleFrames: 0,
+      truncatedFrames: 0,
+      extraRegionFrames: 0,
+      kernelPages: kern,
+      memMapPages: memMap,
+      slabPages: slab,
+      freePages: free,
+      lowmemFrames: null,
+      lowmemFreePages: null,
+      kernelE820: cfg.e820.map((e) => ({ ...e })),
+      reserves,
+      unpluggedFrames: unplugged,
+      backedFreePages: Math.min(free, Math.floor(BOOT_TOUCHED_FREE_BYTES / PAGE_SIZE)),
     },
   };
 }

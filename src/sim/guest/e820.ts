@@ -92,6 +92,28 @@ export function defaultGuestE820(maxmemBytes: number): E820Entry[] {
 }
 
 /**
+ * The E820 a KVM guest sees: QEMU's pc (i440FX) machine with SeaBIOS. RAM below 640 KiB
+ * (0x9fc00: SeaBIOS keeps the last KiB for its EBDA), the legacy VGA and BIOS area, RAM
+ * from 1 MiB up to the top of low memory less the 128 KiB SeaBIOS reserves there, and
+ * RAM beyond 3 GiB relocated above 4 GiB when the guest has 3.5 GiB or more (QEMU's
+ * pc_init1() with gigabyte_align). A 1 GiB guest thus has 262015 RAM frames, as its
+ * /proc/zoneinfo shows (present 3998 + 258016, give or take the zero page).
+ */
+export function qemuPcE820(memoryBytes: number): E820Entry[] {
+  const lowmem = memoryBytes >= 3.5 * GiB ? 3 * GiB : memoryBytes;
+  const out: E820Entry[] = [
+    { start: 0, end: 0x9fc00, type: "ram" },
+    { start: 0x9fc00, end: 0xa0000, type: "reserved" },
+    { start: 0xf0000, end: 0x100000, type: "reserved" },
+    { start: 0x100000, end: lowmem - 128 * KiB, type: "ram" },
+    { start: lowmem - 128 * KiB, end: lowmem, type: "reserved" },
+  ];
+  if (memoryBytes > lowmem)
+    out.push({ start: 4 * GiB, end: 4 * GiB + memoryBytes - lowmem, type: "ram" });
+  return out;
+}
+
+/**
  * An HVM-style guest map with RAM laid out around a PCI hole: RAM below the hole up
  * to its start, the hole reserved, the rest of maxmem relocated above the hole (as
  * hvmloader moves RAM above 4 GiB to keep the MMIO hole free for passthrough).

@@ -131,7 +131,7 @@ export function execute(host: ToolstackHost, cmd: Command): CommandResult {
         .filter((d) => d.state === "running")
         .map(
           (d) =>
-            `${d.name} ${formatSize(d.guest!.actual() * PAGE_SIZE)}/${formatSize(d.targetBytes)}`,
+            `${d.name} ${formatSize(d.guest!.shownActual() * PAGE_SIZE)}/${formatSize(d.targetBytes)}`,
         );
       const message = `free ${formatSize(host.hv.freePages * PAGE_SIZE)}; ${lines.join(", ")}`;
       host.emit("-", "list", message);
@@ -169,7 +169,7 @@ export function execute(host: ToolstackHost, cmd: Command): CommandResult {
           `no domain named "${cmd.domain}"`,
         );
       }
-      const freed = dom.guest ? dom.guest.teardown() : 0;
+      const freed = dom.guest && !dom.memoryReleased ? dom.guest.teardown() : 0;
       host.hv.release(freed);
       host.remove(dom);
       const message = `${dom.name} destroyed; ${formatSize(freed * PAGE_SIZE)} back to the host`;
@@ -195,7 +195,7 @@ function memSet(host: ToolstackHost, cmd: Extract<Command, { verb: "mem-set" }>)
       `${change}: refused, above maxmem ${formatSize(dom.maxmemBytes)} (raise it with mem-max first)`,
     );
   }
-  const floor = computeFloor(guest.stats(host.nowMs), guest.actual() * PAGE_SIZE);
+  const floor = computeFloor(guest.stats(host.nowMs), guest.shownActual() * PAGE_SIZE);
   if (floor && cmd.bytes < floor.floorBytes && !cmd.force) {
     return refuse(
       host,
@@ -205,7 +205,7 @@ function memSet(host: ToolstackHost, cmd: Extract<Command, { verb: "mem-set" }>)
       belowFloorMessage(change, floor),
     );
   }
-  const capacity = guest.capacity() * PAGE_SIZE;
+  const capacity = guest.maxShown() * PAGE_SIZE;
   const notes: string[] = [];
   if (cmd.bytes > capacity) {
     notes.push(`the guest took on only ${formatSize(capacity)} of RAM at boot and stops there`);
@@ -215,7 +215,7 @@ function memSet(host: ToolstackHost, cmd: Extract<Command, { verb: "mem-set" }>)
   const message = `${change}${notes.length ? `; ${notes.join("; ")}` : ""}`;
   if (cmd.dryRun) return { ok: true, message: `${message} (dry run: nothing changed)` };
   dom.targetBytes = cmd.bytes;
-  guest.driver.setTarget(Math.floor(cmd.bytes / PAGE_SIZE), host.nowMs);
+  guest.setTarget(Math.floor(cmd.bytes / PAGE_SIZE), host.nowMs);
   host.emit(dom.name, "mem-set", message);
   return { ok: true, message };
 }

@@ -8,7 +8,7 @@
  * (`leak`, cold memory that only grows), and trace replay (`trace`, linear between
  * the CSV's points).
  */
-import { uniform } from "../rng.js";
+import { hashKey, uniformHashed } from "../rng.js";
 import type { PhaseSpec, ProcessSpec, TraceSpec } from "./spec.js";
 
 export interface Want {
@@ -21,25 +21,36 @@ export interface FileWant {
   hot: number;
 }
 
-/** Apply the phases for one target in order: each moves linearly to its values over `over`. */
+/**
+ * Apply the phases for one target in order: each moves its values (`a` and `b`: anon and
+ * hot, or size and hot) linearly to its own over `over`. Called every tick for every
+ * process and file: no allocation beyond the result.
+ */
 function phased(
-  base: Record<string, number>,
+  a: number,
+  b: number,
   phases: readonly PhaseSpec[],
-  keys: readonly string[],
+  keyA: "anon" | "size",
   t: number,
-): Record<string, number> {
-  const cur: Record<string, number> = { ...base };
+): [number, number] {
   for (const p of phases) {
     if (p.atMs > t) break;
     const progress = p.overMs <= 0 ? 1 : Math.min(1, (t - p.atMs) / p.overMs);
-    for (const k of keys) {
-      const target = (p as unknown as Record<string, number | undefined>)[k];
-      if (target === undefined) continue;
-      const from = cur[k]!;
-      cur[k] = from + (target - from) * progress;
-    }
+    const ta = p[keyA];
+    if (ta !== undefined) a += (ta - a) * progress;
+    if (p.hot !== undefined) b += (p.hot - b) * progress;
   }
-  return cur;
+  return [a, b];
+}
+
+/** The spike jitter's key hashed once per process and guest (it is hashed every tick). */
+const spikeKeys = new WeakMap<ProcessSpec, Map<string, number>>();
+function spikeKey(spec: ProcessSpec, scope: string): number {
+  let m = spikeKeys.get(spec);
+  if (!m) spikeKeys.set(spec, (m = new Map()));
+  let h = m.get(scope);
+  if (h === undefined) m.set(scope, (h = hashKey(`spike:${scope}:${spec.name}`)));
+  return h;
 }
 
 function traceAt(trace: TraceSpec, t: number, column: "anon" | "file"): number {
@@ -67,10 +78,10 @@ export function processWant(
   scope = "",
 ): Want {
   if (t < spec.startMs) return { anon: 0, hot: 0 };
-  const mine = phases.filter((p) => p.process === spec.name);
-  const v = phased({ anon: spec.anon, hot: spec.hot }, mine, ["anon", "hot"], t);
-  let anon = v.anon!;
-  let hot = v.hot!;
+  const mine = phases.every((p) => p.process === spec.name)
+    ? phases
+    : phases.filter((p) => p.process === spec.name);
+  let [anon, hot] = phased(spec.anon, spec.hot, mine, "anon", t);
   const alive = t - spec.startMs;
   anon += (spec.leakBytesPerS * alive) / 1000;
   if (spec.periodic) {
@@ -83,7 +94,7 @@ export function processWant(
     const s = spec.spikes;
     const k = Math.floor(alive / s.everyMs);
     const offset =
-      s.jitterMs > 0 ? Math.floor(uniform(seed, `spike:${scope}:${spec.name}`, k) * s.jitterMs) : 0;
+      s.jitterMs > 0 ? Math.floor(uniformHashed(seed, spikeKey(spec, scope), k) * s.jitterMs) : 0;
     const into = alive - k * s.everyMs - offset;
     if (into >= 0 && into < s.lengthMs) {
       anon += s.anon;
@@ -104,10 +115,12 @@ export function fileWant(
   t: number,
 ): FileWant {
   if (t < startMs) return { size: 0, hot: 0 };
-  const mine = phases.filter((p) => p.file === name);
-  const v = phased({ size, hot }, mine, ["size", "hot"], t);
-  const s = Math.max(0, v.size!);
-  return { size: s, hot: Math.max(0, Math.min(v.hot!, s)) };
+  const mine = phases.every((p) => p.file === name)
+    ? phases
+    : phases.filter((p) => p.file === name);
+  const [vs, vh] = phased(size, hot, mine, "size", t);
+  const s = Math.max(0, vs);
+  return { size: s, hot: Math.max(0, Math.min(vh, s)) };
 }
 
 export function traceProcessWant(trace: TraceSpec, t: number): Want {
