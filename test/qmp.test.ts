@@ -1,17 +1,17 @@
 /** The QMP client against a fake QMP server: every way a socket can misbehave. */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { z } from "zod";
-import { AgentReader } from "../src/backends/qemu/agent.js";
+import { AgentReader } from "../src/backends/shared/agent.js";
 import { discover } from "../src/backends/qemu/discovery.js";
 import { QmpClient, QmpError } from "../src/backends/qemu/qmp.js";
 import { queryBalloon } from "../src/backends/qemu/schemas.js";
+import { tempDir } from "./helpers.js";
 
-const dir = mkdtempSync(join(tmpdir(), "ballast-qmp-"));
+const dir = tempDir("ballast-qmp-");
 let n = 0;
 const GREETING = `${JSON.stringify({ QMP: { version: { qemu: { major: 7, minor: 2, micro: 0 }, package: "" }, capabilities: [] } })}\n`;
 
@@ -115,6 +115,25 @@ describe("QMP client", () => {
     q.close();
   });
 
+  it(
+    "survives replies that are JSON but not objects (null, numbers, strings, arrays)",
+    { timeout: 10_000 },
+    async () => {
+      const lines = ["null", "5", '"return"', "[1,2]", "true"];
+      let i = 0;
+      const f = await fakeQmp((_cmd, s) => s.write(`${lines[i++]}\n`));
+      servers.push(f.server);
+      const q = new QmpClient(f.path, 500);
+      for (let k = 0; k < lines.length; k++)
+        await rejects(
+          q.execute("query-balloon", {}, queryBalloon),
+          "malformed",
+          /not a QMP message/,
+        );
+      q.close();
+    },
+  );
+
   it("says clearly when a socket is not QMP", async () => {
     const f = await fakeQmp(() => {}, "220 smtp.example ESMTP\n");
     servers.push(f.server);
@@ -215,7 +234,7 @@ describe("guest agent reader", () => {
 
 describe("VM discovery", () => {
   it("finds NAME.qmp sockets in a directory, with NAME.agent beside them", () => {
-    const d = mkdtempSync(join(tmpdir(), "ballast-disc-"));
+    const d = tempDir("ballast-disc-");
     writeFileSync(join(d, "web.qmp"), "");
     writeFileSync(join(d, "web.agent"), "");
     writeFileSync(join(d, "db.qmp"), "");
@@ -229,7 +248,7 @@ describe("VM discovery", () => {
     );
   });
   it("reads a VM list file and refuses bad ones naming the field", () => {
-    const d = mkdtempSync(join(tmpdir(), "ballast-disc-"));
+    const d = tempDir("ballast-disc-");
     const f = join(d, "vms.yaml");
     writeFileSync(
       f,

@@ -18,6 +18,14 @@ export interface HostInfo {
 export interface BackendDomain extends DomainInfo {
   /** Has a working balloon the daemon may move. */
   balloonable: boolean;
+  /**
+   * What the host really backs for this guest (QEMU's RSS; the simulator's touched
+   * memory on KVM, actual on Xen); null where it cannot be read, absent where the
+   * backend has no notion of it.
+   */
+  hostRssBytes?: number | null;
+  /** Its balloon has made no progress towards its target for 5 s (src/model/stall.ts). */
+  stalled?: boolean;
   /** Settings the backend's own configuration gives (scenario, VM list), if any. */
   configured?: Partial<GuestSettings>;
 }
@@ -41,6 +49,7 @@ export function toObservation(
       maxmemBytes: d.maxmemBytes,
       targetBytes: d.targetBytes,
       actualBytes: d.actualBytes,
+      hostRssBytes: d.hostRssBytes ?? null,
       stats: stats[i] ?? null,
       settings: settings(d),
       balloonable: d.balloonable,

@@ -14,6 +14,19 @@
  * (mm/vmscan.c promotes referenced pages and demotes the rest), so they are the best
  * estimate a guest exposes of what it is using now. A guest that reports nothing
  * usable gets no floor (null): callers must then refuse to shrink on its word.
+ *
+ * A stock guest (no Ballast agent, no qemu-ga) reports only virtio-balloon's statistics
+ * (drivers/virtio/virtio_balloon.c, update_balloon_stats(): MemTotal, MemFree,
+ * MemAvailable from si_mem_available(), caches = NR_FILE_PAGES, swap and fault
+ * counters), with no active/inactive split. Its floor is conservative:
+ *
+ *   floor = overhead + in use + cache kept + reserve
+ *     in use      MemTotal - MemAvailable: what the guest's own estimate says it cannot
+ *                 give without swapping or OOM (anon, shmem, unreclaimable slab, ...)
+ *     cache kept  half of the caches: si_mem_available() assumes "at least half of the
+ *                 page cache, or the low watermark worth of cache, needs to stay" and
+ *                 counts the smaller as staying; without knowing which cache is hot we
+ *                 keep the larger
  */
 import { formatSize, MiB, PAGE_SIZE } from "../units/index.js";
 import type { GuestStats } from "./stats.js";
@@ -25,12 +38,20 @@ export interface Floor {
   overheadBytes: number;
   unevictableBytes: number;
   reserveBytes: number;
+  /** What it was computed from: the guest's /proc/meminfo, or virtio-balloon's statistics. */
+  basis?: "meminfo" | "balloon-stats";
+  /** balloon-stats only: MemTotal - MemAvailable, and the page cache counted as needed. */
+  inUseBytes?: number;
+  cacheKeptBytes?: number;
+  cacheBytes?: number;
 }
 
 export function computeFloor(stats: GuestStats, actualBytes: number): Floor | null {
   const total = stats.total_bytes;
   const activeAnon = stats.active_anon_bytes;
   const activeFile = stats.active_file_bytes;
+  if (total !== undefined && (activeAnon === undefined || activeFile === undefined))
+    return stockFloor(stats, total, actualBytes);
   if (total === undefined || activeAnon === undefined || activeFile === undefined) return null;
   // Inactive anon can only leave RAM through swap: what swap cannot take is stuck.
   const swapFree = stats.swap_free_bytes ?? stats.swap_total_bytes ?? 0;
@@ -46,11 +67,45 @@ export function computeFloor(stats: GuestStats, actualBytes: number): Floor | nu
     overheadBytes: overhead,
     unevictableBytes: unevictable,
     reserveBytes: reserve,
+    basis: "meminfo",
+  };
+}
+
+/** The floor from virtio-balloon's statistics alone (see the header); null without them. */
+function stockFloor(stats: GuestStats, total: number, actualBytes: number): Floor | null {
+  const available = stats.available_bytes;
+  if (available === undefined) return null;
+  const inUse = Math.max(0, total - Math.min(available, total));
+  const cache = Math.min(stats.file_bytes ?? 0, total);
+  const cacheKept = Math.ceil(cache / 2);
+  const overhead = Math.max(0, actualBytes - total);
+  const reserve = watermarks(Math.floor(total / PAGE_SIZE)).low * PAGE_SIZE;
+  const raw = overhead + inUse + cacheKept + reserve;
+  return {
+    floorBytes: Math.ceil(raw / MiB) * MiB,
+    workingSetBytes: inUse + cacheKept,
+    overheadBytes: overhead,
+    unevictableBytes: 0,
+    reserveBytes: reserve,
+    basis: "balloon-stats",
+    inUseBytes: inUse,
+    cacheKeptBytes: cacheKept,
+    cacheBytes: cache,
   };
 }
 
 /** The refusal every backend gives for a target below the floor. */
 export function belowFloorMessage(change: string, f: Floor): string {
+  if (f.basis === "balloon-stats") {
+    return (
+      `${change}: refused, below the floor of ${formatSize(f.floorBytes)} from virtio-balloon's ` +
+      `statistics (in use ${formatSize(f.inUseBytes ?? 0)} = MemTotal - MemAvailable, page cache ` +
+      `kept ${formatSize(f.cacheKeptBytes ?? 0)} = half of ${formatSize(f.cacheBytes ?? 0)}, kernel ` +
+      `and struct pages ${formatSize(f.overheadBytes)}, reserve ${formatSize(f.reserveBytes)}); ` +
+      `the guest does not say which memory is active, so this floor is conservative (the Ballast ` +
+      `agent or qemu-ga gives the working set); --force shrinks anyway`
+    );
+  }
   return (
     `${change}: refused, below the floor of ${formatSize(f.floorBytes)} ` +
     `(working set ${formatSize(f.workingSetBytes)}, kernel and struct pages ` +

@@ -19,6 +19,12 @@ export interface GuestObservation {
   targetBytes: number;
   /** What the host backs now (host truth). */
   actualBytes: number;
+  /**
+   * What the host holds for it in fact: on a host that backs guest memory on first touch
+   * (KVM) this is below actual by what the guest never touched or gave back through free
+   * page reporting; null where unknown (take actual).
+   */
+  hostRssBytes: number | null;
   /** Untrusted. */
   stats: GuestStats | null;
   settings: GuestSettings;

@@ -5,6 +5,7 @@
  *
  *   alpha: 512 MiB boot memory + 1 GiB virtio-mem (maxmem 1.5 GiB), free page reporting
  *   beta:  512 MiB, balloon only (maxmem 512 MiB)
+ *   gamma: a stock guest (no Ballast agent, no qemu-ga), 512 MiB + 256 MiB virtio-mem
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -44,6 +45,7 @@ describe("real QEMU guests", { skip: skip ?? false, timeout: 600_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "ballast-vm-"));
   let alpha: TestGuest;
   let beta: TestGuest;
+  let gamma: TestGuest;
   let backend: QemuBackend;
   const figures: Record<string, number> = {};
 
@@ -61,7 +63,7 @@ describe("real QEMU guests", { skip: skip ?? false, timeout: 600_000 }, () => {
 
   before(async () => {
     const image = buildGuest();
-    [alpha, beta] = await Promise.all([
+    [alpha, beta, gamma] = await Promise.all([
       bootGuest({
         name: "alpha",
         dir,
@@ -71,6 +73,7 @@ describe("real QEMU guests", { skip: skip ?? false, timeout: 600_000 }, () => {
         freePageReporting: true,
       }),
       bootGuest({ name: "beta", dir, image, memoryMiB: 512 }),
+      bootGuest({ name: "gamma", dir, image, memoryMiB: 512, virtioMemMiB: 256, agent: false }),
     ]);
     backend = new QemuBackend(dir);
     // The agent needs a moment to reach the backend.
@@ -83,6 +86,7 @@ describe("real QEMU guests", { skip: skip ?? false, timeout: 600_000 }, () => {
     await backend?.close();
     alpha?.kill();
     beta?.kill();
+    gamma?.kill();
     if (!process.env.BALLAST_KEEP_VM_DIR) rmSync(dir, { recursive: true, force: true });
     else console.log(`# kept ${dir}`);
     if (Object.keys(figures).length)
@@ -135,7 +139,7 @@ describe("real QEMU guests", { skip: skip ?? false, timeout: 600_000 }, () => {
     assert.equal(await beta.ctl("alloc 300"), "ok alloc 300");
     assert.equal(await beta.ctl("free"), "ok free");
     await sleep(1000);
-    const before = (await actualOf("beta")).rssBytes!;
+    const before = (await actualOf("beta")).hostRssBytes!;
     assert.ok(before > 300 * MiB, `RSS ${before}`);
     const r = await backend.setTarget("beta", 200 * MiB);
     assert.ok(r.ok, r.message);
@@ -144,7 +148,7 @@ describe("real QEMU guests", { skip: skip ?? false, timeout: 600_000 }, () => {
       async () => (await actualOf("beta")).actualBytes <= 201 * MiB,
     );
     const afterRss = await until("RSS to drop", async () => {
-      const rss = (await actualOf("beta")).rssBytes!;
+      const rss = (await actualOf("beta")).hostRssBytes!;
       return rss < before - 200 * MiB ? rss : null;
     });
     figures.rss_before_inflate_mib = Math.round(before / MiB);
@@ -194,6 +198,44 @@ describe("real QEMU guests", { skip: skip ?? false, timeout: 600_000 }, () => {
     assert.equal((await actualOf("alpha")).actualBytes, 512 * MiB);
     assert.equal((await actualOf("beta")).actualBytes, 512 * MiB);
     assert.equal((await actualOf("beta")).targetBytes, 512 * MiB);
+  });
+
+  it("a stock guest (no agent): shrunk above its floor at first contact, refused below it with the figures and above maxmem, grown back", async () => {
+    assert.match(gamma.log(), /started: nothing/);
+    // The issue's first contact: statistics polling is off until Ballast switches it on.
+    const t0 = Date.now();
+    const ok = await ballast("mem-set", "gamma", "384MiB", "--backend", `qemu:${dir}`);
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, /gamma: 512 MiB -> 384 MiB \(-25%\)/);
+    await until(
+      "gamma at 384 MiB",
+      async () => (await actualOf("gamma")).actualBytes === 384 * MiB,
+    );
+    figures.stock_first_mem_set_to_target_ms = Date.now() - t0;
+    assert.equal(await gamma.ctl("alloc 200"), "ok alloc 200");
+    await sleep(4500);
+    const below = await ballast("mem-set", "gamma", "128MiB", "--backend", `qemu:${dir}`);
+    assert.equal(below.code, 1, below.out);
+    assert.match(
+      below.err,
+      /gamma: 384 MiB -> 128 MiB \(-67%\): refused, below the floor of .* from virtio-balloon's statistics \(in use .* = MemTotal - MemAvailable, page cache kept .* = half of/,
+    );
+    const above = await ballast("mem-set", "gamma", "1GiB", "--backend", `qemu:${dir}`);
+    assert.equal(above.code, 1);
+    assert.match(above.err, /above maxmem 768 MiB/);
+    assert.equal((await actualOf("gamma")).actualBytes, 384 * MiB, "refusals changed nothing");
+    const grow = await ballast("mem-set", "gamma", "640MiB", "--backend", `qemu:${dir}`);
+    assert.equal(grow.code, 0, grow.err);
+    assert.match(grow.out, /virtio-mem plugs 128 MiB/);
+    await until(
+      "gamma at 640 MiB",
+      async () => (await actualOf("gamma")).actualBytes === 640 * MiB,
+      120_000,
+    );
+    const s = (await backend.stats("gamma"))!;
+    assert.equal(s.active_anon_bytes, undefined, "virtio-balloon statistics only");
+    assert.equal(s.psi_some_avg10, undefined);
+    await gamma.ctl("free");
   });
 
   it("shows memory a guest allocates in the statistics, and the agent's PSI reaches the backend", async () => {

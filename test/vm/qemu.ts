@@ -29,6 +29,12 @@ export function buildGuest(): string {
   return out.trim().split("\n").pop()!;
 }
 
+/** Optional parts build-guest.sh put in the image ("qemu-ga"). */
+export function guestFeatures(image: string): string[] {
+  const f = join(image, "features");
+  return existsSync(f) ? readFileSync(f, "utf8").trim().split(/\s+/).filter(Boolean) : [];
+}
+
 export interface GuestOptions {
   name: string;
   dir: string;
@@ -37,12 +43,23 @@ export interface GuestOptions {
   /** virtio-mem device size; the VM's maxmem is memory + this. */
   virtioMemMiB?: number;
   freePageReporting?: boolean;
+  /** virtio-balloon's deflate-on-oom feature (VIRTIO_BALLOON_F_DEFLATE_ON_OOM). */
+  deflateOnOom?: boolean;
+  /** The Ballast agent's port (org.ballast.agent.0); default true. Off: a stock guest. */
+  agent?: boolean;
+  /** qemu-ga's port (org.qemu.guest_agent.0), at NAME.qga; default false. */
+  qga?: boolean;
+  /** Appended to the guest kernel's command line. */
+  append?: string;
 }
 
 export interface TestGuest {
   name: string;
   proc: ChildProcess;
   qmp: string;
+  /** The chardev sockets of the Ballast agent and qemu-ga (null when not wired). */
+  agent: string | null;
+  qga: string | null;
   ctl: (line: string, timeoutMs?: number) => Promise<string>;
   log: () => string;
   kill: (signal?: NodeJS.Signals) => void;
@@ -75,24 +92,38 @@ export async function bootGuest(o: GuestOptions): Promise<TestGuest> {
     "-initrd",
     join(o.image, "initrd.img"),
     "-append",
-    "console=ttyS0 memhp_default_state=online_movable panic=-1 quiet",
+    `console=ttyS0 memhp_default_state=online_movable panic=-1 quiet${o.append ? ` ${o.append}` : ""}`,
     "-serial",
     `file:${p("log")}`,
     "-qmp",
     `unix:${p("qmp")},server=on,wait=off`,
     "-device",
-    `virtio-balloon-pci,id=balloon0,free-page-reporting=${o.freePageReporting ? "on" : "off"}`,
+    `virtio-balloon-pci,id=balloon0,free-page-reporting=${o.freePageReporting ? "on" : "off"},deflate-on-oom=${o.deflateOnOom ? "on" : "off"}`,
     "-device",
     "virtio-serial-pci,id=vser0",
-    "-chardev",
-    `socket,id=agent,path=${p("agent")},server=on,wait=off`,
-    "-device",
-    "virtserialport,chardev=agent,name=org.ballast.agent.0",
     "-chardev",
     `socket,id=ctl,path=${p("ctl")},server=on,wait=off`,
     "-device",
     "virtserialport,chardev=ctl,name=org.ballast.ctl.0",
   ];
+  const agent = o.agent === false ? null : p("agent");
+  if (agent) {
+    args.push(
+      "-chardev",
+      `socket,id=agent,path=${agent},server=on,wait=off`,
+      "-device",
+      "virtserialport,chardev=agent,name=org.ballast.agent.0",
+    );
+  }
+  const qga = o.qga ? p("qga") : null;
+  if (qga) {
+    args.push(
+      "-chardev",
+      `socket,id=qga,path=${qga},server=on,wait=off`,
+      "-device",
+      "virtserialport,chardev=qga,name=org.qemu.guest_agent.0",
+    );
+  }
   if (o.virtioMemMiB) {
     args.push(
       "-object",
@@ -141,5 +172,14 @@ export async function bootGuest(o: GuestOptions): Promise<TestGuest> {
         reject(e);
       });
     });
-  return { name: o.name, proc, qmp: p("qmp"), ctl, log, kill: (sig = "SIGKILL") => proc.kill(sig) };
+  return {
+    name: o.name,
+    proc,
+    qmp: p("qmp"),
+    agent,
+    qga,
+    ctl,
+    log,
+    kill: (sig = "SIGKILL") => proc.kill(sig),
+  };
 }

@@ -147,6 +147,16 @@ export class QmpClient extends EventEmitter {
   }
 
   private dispatch(msg: unknown): void {
+    // A line that is JSON but not an object (null, 5, "x", [..]) is nobody's reply.
+    if (msg === null || typeof msg !== "object" || Array.isArray(msg)) {
+      this.failAll(
+        new QmpError(
+          `${this.path}: not a QMP message: ${JSON.stringify(msg).slice(0, 80)}`,
+          "malformed",
+        ),
+      );
+      return;
+    }
     const ev = eventMessage.safeParse(msg);
     if (ev.success) {
       this.emit("event", { event: ev.data.event, data: ev.data.data ?? {} } satisfies QmpEvent);

@@ -1,14 +1,16 @@
 /**
  * The simulator as a Backend. The world advances only when told (`advance`), so the
  * daemon can drive it in real time (or `--speed N` faster) and the policy benchmark in
- * virtual time, with the same code in between.
+ * virtual time, with the same code in between. The same file roles as the qemu and
+ * libvirt backends: discovery (the domains), balloon (targets), memory_devices (the
+ * ceiling), stats, stall_watch; the world itself is the transport.
  */
-import type { Observation } from "../model/observation.js";
-import { defaultSettings, type GuestSettings } from "../model/settings.js";
-import type { GuestStats } from "../model/stats.js";
-import { loadScenario } from "../sim/scenario.js";
-import { DOM0_NAME, World } from "../sim/world.js";
-import { PAGE_SIZE } from "../units/index.js";
+import type { Observation } from "../../model/observation.js";
+import { defaultSettings, type GuestSettings } from "../../model/settings.js";
+import type { GuestStats } from "../../model/stats.js";
+import { loadScenario } from "../../sim/scenario.js";
+import { DOM0_NAME, World } from "../../sim/world.js";
+import { PAGE_SIZE } from "../../units/index.js";
 import {
   type Backend,
   type BackendDomain,
@@ -16,10 +18,16 @@ import {
   type HostInfo,
   type SetTargetOptions,
   toObservation,
-} from "./backend.js";
+} from "../backend.js";
+import { setSimTarget } from "./balloon.js";
+import { simDomain } from "./discovery.js";
+import { setSimMax } from "./memory_devices.js";
+import { SimStallWatch } from "./stall_watch.js";
+import { simStats } from "./stats.js";
 
 export class SimBackend implements Backend {
   readonly kind = "sim";
+  private readonly watch = new SimStallWatch();
   constructor(readonly world: World) {}
 
   static fromFile(file: string): SimBackend {
@@ -46,26 +54,21 @@ export class SimBackend implements Backend {
   }
 
   domainsSync(): BackendDomain[] {
-    return this.world.domains.map((d) => {
-      const spec = this.world.scenario.domains.find((s) => s.name === d.name);
-      const out: BackendDomain = {
-        name: d.name,
-        id: d.id,
-        state: d.state,
-        memoryBytes: d.memoryBytes,
-        maxmemBytes: d.maxmemBytes,
-        targetBytes: d.targetBytes,
-        actualBytes: d.guest ? d.guest.actual() * PAGE_SIZE : 0,
-        balloonable: d.state === "running",
-      };
-      if (spec?.settings) out.configured = spec.settings;
-      return out;
+    const running = new Set<string>();
+    const out = this.world.domains.map((d) => {
+      const b = simDomain(this.world, d);
+      if (d.state === "running") {
+        running.add(d.name);
+        b.stalled = this.watch.sample(d.name, b.targetBytes, b.actualBytes, this.world.nowMs);
+      }
+      return b;
     });
+    this.watch.keepOnly(running);
+    return out;
   }
 
   statsSync(name: string): GuestStats | null {
-    const d = this.world.domains.find((x) => x.name === name);
-    return d?.guest ? d.guest.reportedStats(this.world.nowMs) : null;
+    return simStats(this.world, name);
   }
 
   /** The observation a policy gets, from the world as it is now. */
@@ -83,16 +86,7 @@ export class SimBackend implements Backend {
   }
 
   setTargetSync(name: string, bytes: number, opts: SetTargetOptions = {}): BackendResult {
-    const r = this.world.runCommand({
-      verb: "mem-set",
-      domain: name,
-      bytes,
-      force: !!opts.force,
-      dryRun: !!opts.dryRun,
-    });
-    return r.code === undefined
-      ? { ok: r.ok, message: r.message }
-      : { ok: r.ok, code: r.code, message: r.message };
+    return setSimTarget(this.world, name, bytes, opts);
   }
 
   async host(): Promise<HostInfo> {
@@ -112,10 +106,7 @@ export class SimBackend implements Backend {
     return this.setTargetSync(name, bytes, opts);
   }
   async setMax(name: string, bytes: number): Promise<BackendResult> {
-    const r = this.world.runCommand({ verb: "mem-max", domain: name, bytes });
-    return r.code === undefined
-      ? { ok: r.ok, message: r.message }
-      : { ok: r.ok, code: r.code, message: r.message };
+    return setSimMax(this.world, name, bytes);
   }
   events(since: number) {
     const all = this.world.events;

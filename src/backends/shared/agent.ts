@@ -9,7 +9,7 @@
  * connection are that backlog and are not taken as current.
  */
 import { createConnection, type Socket } from "node:net";
-import { type AgentLine, agentLine } from "./schemas.js";
+import { type AgentLine, agentLine } from "../qemu/schemas.js";
 
 export class AgentReader {
   private sock: Socket | null = null;

@@ -1,0 +1,12 @@
+/**
+ * A simulated guest's statistics as it reports them: what virtio-balloon's stats queue
+ * and the guest's /proc would give (src/sim/guest/guest.ts), lies included for guests a
+ * scenario makes lie. Null for a domain with no guest (it never booted).
+ */
+import type { GuestStats } from "../../model/stats.js";
+import type { World } from "../../sim/world.js";
+
+export function simStats(world: World, name: string): GuestStats | null {
+  const d = world.domains.find((x) => x.name === name);
+  return d?.guest ? d.guest.reportedStats(world.nowMs) : null;
+}
