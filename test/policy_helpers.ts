@@ -37,6 +37,7 @@ export function guest(name: string, o: Opts = {}): GuestObservation {
     maxmemBytes: o.maxmemBytes ?? 4 * GiB,
     targetBytes: o.targetBytes ?? actual,
     actualBytes: actual,
+    hostRssBytes: o.hostRssBytes ?? null,
     stats,
     settings: o.settings ?? { minBytes: 512 * MiB, maxBytes: 4 * GiB, weight: 100, bufferPct: 20 },
     balloonable: o.balloonable ?? true,

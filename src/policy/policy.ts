@@ -9,6 +9,12 @@ import { MiB } from "../units/index.js";
 export interface PolicyResult<S> {
   decisions: Decision[];
   state: S;
+  /**
+   * When set, the controller runs the next round after this many ms instead of the
+   * policy's `intervalMs` (squeezed checks every 10 s, but loops every second while it
+   * is serving a request).
+   */
+  nextIntervalMs?: number;
 }
 
 export interface Policy<S = unknown> {

@@ -1,30 +1,46 @@
 /**
  * `proxmox`: Proxmox VE's auto-ballooning, as pve-manager implements it.
  *
- * Source: PVE/Service/pvestatd.pm (auto_balloning) and PVE/AutoBalloon.pm
- * (compute_alg1). Every 10 s (pvestatd's update interval):
- * - goal = host total * ballooning-target (80%) - host used: bytes to hand out (>0) or
- *   claw back (<0); nothing happens within +-10 MiB;
- * - each VM's desired size is balloon_min + (alloc / shares_total) * shares (shares
+ * Version followed: pve-manager at 14a22df3 (2026-08-21); PVE/AutoBalloon.pm last
+ * changed in 42db4a6c (2025-11-18, comments only). Sources: PVE/Service/pvestatd.pm
+ * (auto_ballooning) and PVE/AutoBalloon.pm (compute_alg1). Every 10 s (pvestatd's
+ * $updatetime):
+ * - goal = int(host total * ballooning-target (80%) / 100 - host used): bytes to hand
+ *   out (>0) or claw back (<0); nothing happens within +-10 MiB;
+ * - each VM's desired size is balloon_min + int(alloc / shares_total * shares) (shares
  *   default 1000), bounded by [balloon_min, maxmem], recomputed among the VMs not yet
  *   bounded until the goal is spent or no progress;
  * - a VM moves by at most maxchange = 100 MiB per round;
  * - growing serves VMs "with memory pressure" first (free memory <= 25% of
- *   balloon_min), shrinking serves VMs "with enough free memory" first.
+ *   balloon_min, or below balloon_min), shrinking serves VMs "with enough free memory"
+ *   first;
+ * - pvestatd sends int(result) bytes to QEMU's `balloon`, skipping a VM already there.
  * It reads no pressure signal besides free memory and does not know the guest's floor.
+ * Proven by pve-manager's own test/balloontest.pl: its 19 cases, in every VM order,
+ * are test/anchors/proxmox.test.ts.
  *
- * Mapping: balloon = actual, balloon_min = settings.min, maxmem = settings.max,
- * shares = settings.weight, freemem = the guest's reported free memory.
+ * Mapping: balloon = actual, balloon_min = settings.min (0: not ballooned, as an unset
+ * `balloon` in the VM config), maxmem = settings.max, shares = settings.weight (only
+ * the ratio matters), freemem = the guest's reported free memory, host used = total -
+ * free (PVE::ProcFSTools::read_meminfo: MemTotal - (MemFree + Buffers + Cached)).
+ *
+ * Still different, and why:
+ * - VMs with `lock: migrate` are skipped by pvestatd; Ballast has no migration lock.
+ * - pvestatd re-sends a target equal to the old one when the balloon has not got there
+ *   yet (it compares with the current balloon only); Ballast skips a target equal to
+ *   the current target too, since re-sending it changes nothing and would only fill the
+ *   decision log.
+ * - `ballooning-target` (node config) is fixed at its default, 80%.
  */
 import type { Decision, GuestObservation } from "../model/observation.js";
 import { formatSize, MiB } from "../units/index.js";
-import { mibFloor, type Policy } from "./policy.js";
+import type { Policy } from "./policy.js";
 
 export const PROXMOX_TARGET_PCT = 80;
 export const PROXMOX_MAXCHANGE = 100 * MiB;
 const DEADBAND = 10 * MiB;
 
-interface Vm {
+export interface AutoBalloonVm {
   name: string;
   balloon: number;
   min: number;
@@ -34,7 +50,12 @@ interface Vm {
 }
 
 /** compute_alg1's inner change loop: spread `bytes` over `ids`; returns what is left. */
-function change(res: Map<string, number>, vms: Vm[], bytes: number, maxchange: number): number {
+function change(
+  res: Map<string, number>,
+  vms: AutoBalloonVm[],
+  bytes: number,
+  maxchange: number,
+): number {
   let rest = bytes;
   let repeat = true;
   let progress = 1;
@@ -89,7 +110,11 @@ function change(res: Map<string, number>, vms: Vm[], bytes: number, maxchange: n
   return rest;
 }
 
-export function computeAlg1(vms: Vm[], goal: number, maxchange: number): Map<string, number> {
+export function computeAlg1(
+  vms: AutoBalloonVm[],
+  goal: number,
+  maxchange: number,
+): Map<string, number> {
   const res = new Map<string, number>();
   const all = vms.filter((d) => d.balloon > 0 && d.min > 0 && d.shares > 0);
   const pressured = all.filter((d) => !(d.freemem > d.min * 0.25 && d.balloon >= d.min));
@@ -112,8 +137,9 @@ export const proxmoxPolicy: Policy<null> = {
   initialState: () => null,
   decide(obs, state) {
     const used = obs.host.totalBytes - obs.host.freeBytes;
-    const goal = Math.floor((obs.host.totalBytes * PROXMOX_TARGET_PCT) / 100 - used);
-    const vms: Vm[] = obs.guests
+    // Perl int() truncates toward zero.
+    const goal = Math.trunc((obs.host.totalBytes * PROXMOX_TARGET_PCT) / 100 - used);
+    const vms: AutoBalloonVm[] = obs.guests
       .filter((g: GuestObservation) => g.balloonable)
       .map((g) => ({
         name: g.name,
@@ -129,9 +155,10 @@ export const proxmoxPolicy: Policy<null> = {
     for (const vm of vms) {
       const t = res.get(vm.name);
       if (t === undefined) continue;
-      const target = mibFloor(t);
+      // pvestatd: `my $target = int($res->{$vmid}); next if $target == $current;`
+      const target = Math.trunc(t);
       const g = byName.get(vm.name)!;
-      if (target === g.targetBytes) continue;
+      if (target === g.actualBytes || target === g.targetBytes) continue;
       decisions.push({
         name: vm.name,
         targetBytes: target,

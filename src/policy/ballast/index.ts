@@ -1,0 +1,316 @@
+/**
+ * `ballast`: our policy. No guest is shrunk into an OOM kill or a stall to make memory
+ * nobody asked for: memory is reclaimed on demand, and every guest keeps headroom learned
+ * from its own history.
+ *
+ * One round (`decide`), as squeezed's one_iteration: for each guest
+ *   1. trust     (trust.ts)    is its word worth acting on? (plausible, fresh, not insatiable)
+ *   2. need      (need.ts)     its floor, its use, and whether it is short right now
+ *   3. headroom  (headroom.ts) how much above its use it keeps: its largest recent growth,
+ *                              or a safe default while it is not learned
+ * and then for the host
+ *   4. fit       (fit.ts)      levels met in order, each for every guest before the next
+ *                              for any: floors, raises for pressure, keep (use and
+ *                              headroom), the host's own ask (a reserve, pending
+ *                              reservations and starts), comfort (use and buffer), what
+ *                              guests have, spare memory up to each guest's max.
+ * So: while the host has room, guests keep what they have and its spare memory is their
+ * headroom; when it needs memory, it takes only that much, from spare memory and what
+ * guests have above their comfort first, and never a guest's keep (a start waits); a
+ * guest that is short (PSI, major faults, free under its low watermark with no cache to
+ * mend it) gets memory back within one interval, before anyone's headroom.
+ *
+ * What it does not do: move guests without a balloon (dom0-style), grow a guest above
+ * its max, go below a guest's floor, or act on statistics it does not trust.
+ *
+ * State: `decide` takes its state and returns it; the per-guest records inside are
+ * reused round after round (1,000 guests every second make little garbage to collect),
+ * so a caller uses the state it got back and not an older one.
+ */
+import type { Decision, GuestObservation, Observation } from "../../model/observation.js";
+import { formatSize, MiB } from "../../units/index.js";
+import { clamp, mibFloor, type Policy, type PolicyResult } from "../policy.js";
+import { AskTable, type Fit, fit, LEVELS } from "./fit.js";
+import { type Headroom, headroom, record } from "./headroom.js";
+import { type Need, need, newNeed, type Press, press } from "./need.js";
+import {
+  BALLAST,
+  type BallastFistpoint,
+  type BallastState,
+  type GuestMemo,
+  newMemo,
+  type Why,
+} from "./params.js";
+import { type Greed, greed, type TrustVerdict, trust } from "./trust.js";
+
+export { type Ask, AskTable, fit, fitAsks, LEVELS, waterFill } from "./fit.js";
+export { growth, headroom, record } from "./headroom.js";
+export { need, press } from "./need.js";
+export { BALLAST, type BallastFistpoint, type BallastState, newMemo } from "./params.js";
+export { greed, implausible, trust } from "./trust.js";
+
+const KEEP = LEVELS.indexOf("keep");
+const COMFORT = LEVELS.indexOf("comfort");
+
+/**
+ * The reason an operator reads in the log: what moved the target, then the facts
+ * (`comfort` is the guest's use plus its buffer, where a grow lands when the host has
+ * room for no more than that).
+ */
+function explain(w: Why, from: number, to: number, f: Fit, comfort: number): string {
+  const short = `host short by ${formatSize(f.shortBytes)}`;
+  if (w.untrusted !== null) {
+    const held = f.split ? `; ${short}: held to its share` : "";
+    return `untrusted (${w.untrusted})${held}`;
+  }
+  const signs = `psi ${w.psi.toFixed(2)}, ${Math.round(w.faults)} major faults/s${w.belowLow ? ", free under low watermark" : ""}`;
+  const facts = `use ${formatSize(w.use)}, headroom ${formatSize(w.headroom)}${w.learned ? "" : ` (learning, first ${BALLAST.learnMs / 60000} min)`}, floor ${formatSize(w.floor)}`;
+  let head: string;
+  if (w.raised && to > from)
+    head = `${w.spike ? "pressure spike" : "short"} (${signs}): memory back now`;
+  else if (w.insatiable) head = "insatiable (claims pressure whatever it gets): held to its share";
+  else if (to < from) head = `${short} at the ${f.split ?? "spare"} level: reclaiming`;
+  else if (to > comfort + MiB) head = "host has room: spare memory as headroom";
+  else head = "growing into its headroom";
+  return `${head}; ${facts}`;
+}
+
+export function makeBallastPolicy(
+  opts: { fistpoints?: BallastFistpoint[] } = {},
+): Policy<BallastState> {
+  const fist = new Set(opts.fistpoints ?? []);
+  const trustEveryone = fist.has("trust-everyone");
+  const needOpts = {
+    ignoreFloor: fist.has("ignore-floor"),
+    ignorePressure: fist.has("ignore-pressure"),
+  };
+  const noHeadroom = fist.has("no-headroom");
+  const reclaimAll = fist.has("reclaim-all");
+
+  // Each step writes its result into one of these (one set per policy: no garbage).
+  const verdict: TrustVerdict = { untrusted: null, fresh: false };
+  const needOut: Need = newNeed();
+  const room: Headroom = { headroomBytes: 0, learnedGrowth: 0, learnedAtMs: 0, learned: false };
+  const greedOut: Greed = {
+    greedySinceMs: Number.NaN,
+    grownSinceGreedy: false,
+    insatiable: false,
+  };
+  const pressOut: Press = { pressBytes: 0, pressUntilMs: 0, raisedAtMs: 0, raised: false };
+
+  // Reused from round to round: the asks and the targets.
+  const table = new AskTable();
+  let L = table.levels;
+  const row = (i: number, weight: number, min: number, held: boolean) => {
+    table.weight[i] = weight;
+    table.min[i] = min;
+    table.held[i] = held ? 1 : 0;
+  };
+
+  /** Steps 1-3 for guest `i`: its ask, into the table (and, in its record, why). */
+  function ask(g: GuestObservation, m: GuestMemo, isNew: boolean, nowMs: number, i: number): void {
+    const minB = g.settings.minBytes;
+    const maxB = Math.max(minB, Math.min(g.settings.maxBytes, g.maxmemBytes));
+    const weight = g.settings.weight;
+    const s = g.stats;
+    const v = trust(g, m, isNew, nowMs, trustEveryone, verdict);
+    if (v.fresh || isNew) m.lastFreshMs = nowMs;
+    if (v.untrusted !== null || !s) {
+      // Not moved on its word: it keeps its target (within its settings) while the host
+      // has room, held to its share, and gives way down to its min when the host needs
+      // memory (the balloon itself takes only what is free or clean cache).
+      if (s) {
+        m.lastTs = s.timestamp_s;
+        if (s.major_faults !== undefined) m.lastMajorFaults = s.major_faults;
+        if (s.swap_in_bytes !== undefined) m.lastSwapIn = s.swap_in_bytes;
+      }
+      const has = clamp(g.targetBytes, minB, maxB);
+      const w = m.why;
+      w.untrusted = v.untrusted ?? "no statistics";
+      w.raised = w.spike = w.belowLow = w.insatiable = w.learned = false;
+      w.psi = w.faults = w.use = w.headroom = 0;
+      w.floor = minB;
+      row(i, weight, minB, true);
+      L[0]![i] = L[1]![i] = L[2]![i] = minB;
+      L[3]![i] = L[4]![i] = L[5]![i] = has;
+      return;
+    }
+    const n = need(g, s, m, needOpts, needOut);
+    record(m.history, nowMs, n.useBytes);
+    const h = headroom(m.history, n.useBytes, g.memoryBytes, m, nowMs, noHeadroom, room);
+    const active = (s.active_anon_bytes ?? 0) + (s.active_file_bytes ?? 0);
+    const gr = greed(
+      m,
+      n.short,
+      active,
+      s.total_bytes ?? Infinity,
+      g.targetBytes > g.actualBytes,
+      nowMs,
+      trustEveryone,
+      greedOut,
+    );
+    const p = press(g, n, m, nowMs, gr.insatiable, pressOut);
+    // Remember for the next round.
+    m.lastTs = s.timestamp_s;
+    m.lastMajorFaults = s.major_faults ?? m.lastMajorFaults;
+    m.lastSwapIn = s.swap_in_bytes ?? m.lastSwapIn;
+    m.lastPsi = n.psi;
+    m.learnedGrowth = h.learnedGrowth;
+    m.learnedAtMs = h.learnedAtMs;
+    m.wasShort = n.short;
+    m.pressBytes = p.pressBytes;
+    m.pressUntilMs = p.pressUntilMs;
+    m.raisedAtMs = p.raisedAtMs;
+    m.greedySinceMs = gr.greedySinceMs;
+    m.grownSinceGreedy = gr.grownSinceGreedy;
+
+    // An insatiable guest's claimed floor is no floor: it gives way down to its min.
+    const floor = gr.insatiable ? minB : n.floorBytes;
+    const keep = gr.insatiable ? minB : clamp(n.useBytes + h.headroomBytes, floor, maxB);
+    const comfort = reclaimAll
+      ? keep
+      : clamp(Math.max(keep, n.useBytes * (1 + g.settings.bufferPct / 100)), keep, maxB);
+    const have = reclaimAll ? keep : clamp(g.targetBytes, minB, maxB);
+    const w = m.why;
+    w.untrusted = null;
+    w.raised = p.raised;
+    w.spike = n.spike;
+    w.psi = n.psi;
+    w.faults = n.faultsPerS;
+    w.belowLow = n.belowLow;
+    w.insatiable = gr.insatiable;
+    w.learned = h.learned;
+    w.floor = floor;
+    w.use = n.useBytes;
+    w.headroom = h.headroomBytes;
+    // The ask, written straight into the table (no object per guest).
+    row(i, weight, minB, gr.insatiable);
+    L[0]![i] = floor;
+    L[1]![i] = gr.insatiable ? minB : Math.min(p.pressBytes, maxB);
+    L[2]![i] = keep;
+    L[3]![i] = comfort;
+    L[4]![i] = have;
+    L[5]![i] = reclaimAll ? keep : gr.insatiable ? have : maxB;
+  }
+
+  let targets = new Float64Array(16);
+  const guests: GuestObservation[] = [];
+  const memos: GuestMemo[] = [];
+
+  return {
+    name: "ballast",
+    summary:
+      "Ballast: memory reclaimed on demand (free target, reservations, a reserve), headroom learned per guest, memory back at once on pressure, floors kept, guests untrusted",
+    intervalMs: BALLAST.intervalMs,
+    initialState: () => ({ memo: new Map(), round: 0 }),
+    decide(obs: Observation, state: BallastState): PolicyResult<BallastState> {
+      const round = state.round + 1;
+      const memo = state.memo;
+      // The arrays keep their length from round to round (truncating one frees its
+      // store, and pushing grows it again: garbage); `count` says how much is in use.
+      let count = 0;
+      table.reset(obs.guests.length);
+      L = table.levels;
+      let held = 0;
+      let fixed = 0;
+      for (const g of obs.guests) {
+        if (!g.balloonable) {
+          fixed += g.actualBytes;
+          continue;
+        }
+        let m = memo.get(g.name);
+        const isNew = m === undefined;
+        if (!m) {
+          m = newMemo(obs.nowMs);
+          memo.set(g.name, m);
+        }
+        m.seenRound = round;
+        ask(g, m, isNew, obs.nowMs, table.add());
+        guests[count] = g;
+        memos[count] = m;
+        count++;
+        held += g.actualBytes;
+      }
+      if (memo.size > count)
+        for (const [name, m] of memo) if (m.seenRound !== round) memo.delete(name);
+
+      // The host holds its free memory and what guests have, less a slack never handed
+      // out; it asks to keep free a reserve for bursts and what pending reservations
+      // and starts need (after every guest's headroom: a start that needs a guest's
+      // headroom waits). Targets never add up to more than the host's memory less its
+      // own reserve and the guests it does not move: on a host that backs guest memory
+      // on first touch (KVM), free memory plus what guests have counts memory they were
+      // given but have not touched yet, and guests that all touched theirs would send
+      // the host's OOM killer after one of them.
+      const reserve = Math.max(
+        BALLAST.hostReserveMin,
+        BALLAST.hostReserveFraction * obs.host.totalBytes,
+      );
+      const capacity =
+        Math.min(obs.host.freeBytes + held, obs.host.totalBytes - obs.host.reserveBytes - fixed) -
+        BALLAST.hostSlack;
+      if (targets.length < count) targets = new Float64Array(count * 2);
+      const f = fit(table, capacity, reserve + obs.reservedBytes, targets);
+
+      // Only comfort, what guests have and spare memory are being adjusted: a small
+      // move there is not worth a balloon operation (nor a log line). Floors, raises,
+      // headroom and the host's own ask are met to the MiB.
+      const settled =
+        f.split === null || f.split === "comfort" || f.split === "have" || f.split === "spare";
+      const decisions: Decision[] = [];
+      for (let i = 0; i < count; i++) {
+        const g = guests[i]!;
+        const t = mibFloor(targets[i]!);
+        const step = Math.abs(t - g.targetBytes);
+        if (step < MiB) continue;
+        const m = memos[i]!;
+        if (
+          settled &&
+          !m.why.raised &&
+          g.targetBytes >= L[KEEP]![i]! - MiB &&
+          step < Math.min(BALLAST.smallStep, BALLAST.smallStepFraction * g.targetBytes)
+        )
+          continue;
+        if (t > g.targetBytes && !Number.isNaN(m.greedySinceMs)) m.grownSinceGreedy = true;
+        decisions.push(
+          new BallastDecision(
+            g.name,
+            g.targetBytes,
+            t,
+            { ...m.why },
+            f,
+            table.levels[COMFORT]![i]!,
+          ),
+        );
+      }
+      return { decisions, state: { memo, round } };
+    },
+  };
+}
+
+/**
+ * A decision whose reason is formatted when someone reads it (the daemon's log does; a
+ * benchmark deciding for a thousand guests does not). The facts are copied at decision
+ * time, so the reason reads the same whenever it is read. `reason` is a getter on the
+ * class: read it (as the controller loop does), do not spread the object.
+ */
+class BallastDecision implements Decision {
+  private text: string | null = null;
+  constructor(
+    readonly name: string,
+    private readonly from: number,
+    readonly targetBytes: number,
+    private readonly why: Why,
+    private readonly fitted: Fit,
+    private readonly comfort: number,
+  ) {}
+  get reason(): string {
+    this.text ??= explain(this.why, this.from, this.targetBytes, this.fitted, this.comfort);
+    return this.text;
+  }
+  toJSON(): Decision {
+    return { name: this.name, targetBytes: this.targetBytes, reason: this.reason };
+  }
+}
+
+export const ballastPolicy: Policy<BallastState> = makeBallastPolicy();
