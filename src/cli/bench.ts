@@ -1,48 +1,91 @@
-/** `ballast bench policies [--scenarios DIR] [--policies a,b] [--json]`. */
+/** `ballast bench policies [--scenarios DIR] [--policies a,b] [--hypervisor xen|kvm|both] [--no-density] [--json] [--html OUT]`. */
 import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type BenchReport, benchPolicies, scenarioFiles } from "../daemon/policy_bench.js";
-import { getPolicy, POLICY_NAMES } from "../policy/index.js";
-import { ScenarioError } from "../sim/scenario.js";
+import {
+  type BenchReport,
+  type BenchRow,
+  type BenchTotal,
+  benchPolicies,
+  scenarioFiles,
+} from "../daemon/policy_bench.js";
+import { PolicySpecError, parsePolicy, POLICY_NAMES } from "../policy/index.js";
+import { type HypervisorKind, ScenarioError, withHypervisor } from "../sim/scenario.js";
 import { formatSize } from "../units/index.js";
 import { EXIT_OK, UsageError } from "./errors.js";
+import { checkHtmlOut, writeHtmlOut } from "./html_out.js";
+import { startProgress } from "./progress.js";
 import { table } from "./table.js";
 
+const SHIPPED_SCENARIOS = fileURLToPath(new URL("../../../bench/scenarios", import.meta.url));
+
+const HYPERVISORS: Record<string, HypervisorKind[]> = {
+  xen: ["xen"],
+  kvm: ["kvm"],
+  both: ["xen", "kvm"],
+};
+
+const USAGE =
+  "usage: ballast bench policies [--scenarios DIR] [--policies LIST] [--hypervisor xen|kvm|both] [--no-density] [--json] [--html OUT]";
+
+/** Columns of the text table: header, which way is better, and the cell. */
+const COLUMNS: Array<[string, "higher" | "lower" | null, (x: BenchRow | BenchTotal) => string]> = [
+  ["scenario", null, (x) => x.scenario],
+  ["policy", null, (x) => x.policy],
+  ["hv", null, (x) => x.hypervisor],
+  ["density_vms", "higher", (x) => String(x.density_vms)],
+  ["oom_kills", "lower", (x) => String(x.oom_kills)],
+  ["kills_with_room", "lower", (x) => String(x.oom_kills_host_had_room)],
+  ["stall_s", "lower", (x) => x.stall_s.toFixed(2)],
+  ["major_faults", "lower", (x) => String(x.major_faults)],
+  [
+    "reaction_p50_s",
+    "lower",
+    (x) => (x.reaction_p50_s === null ? "-" : x.reaction_p50_s.toFixed(2)),
+  ],
+  [
+    "reaction_p99_s",
+    "lower",
+    (x) => (x.reaction_p99_s === null ? "-" : x.reaction_p99_s.toFixed(2)),
+  ],
+  ["mean_host_free", null, (x) => formatSize(x.mean_host_free_bytes)],
+  ["admitted_vms", "higher", (x) => String(x.admitted_vms)],
+  ["boot_failures", "lower", (x) => String(x.boot_failures)],
+  ["crashes", "lower", (x) => String(x.crashes)],
+];
+
+/**
+ * The report as two tables (per scenario, then totals per host kind), each column's
+ * header marked with which way is better: `+` higher, `-` lower. Mean host free memory
+ * has no mark: more free memory is not better in itself (a policy gets it by squeezing
+ * guests that did not need to give it up).
+ */
 export function formatBench(r: BenchReport): string {
-  const row = (x: BenchReport["rows"][0] | BenchReport["totals"][0]) => [
-    x.scenario,
-    x.policy,
-    String(x.oom_kills),
-    x.stall_s.toFixed(2),
-    String(x.major_faults),
-    formatSize(x.mean_host_free_bytes),
-    String(x.admitted_vms),
-    String(x.boot_failures),
-  ];
-  const header = [
-    "scenario",
-    "policy",
-    "oom_kills",
-    "stall_s",
-    "major_faults",
-    "mean_host_free",
-    "admitted_vms",
-    "boot_failures",
-  ];
-  return [table(header, r.rows.map(row)), "", table(header, r.totals.map(row))].join("\n");
+  const header = COLUMNS.map(([h, better]) =>
+    better === "higher" ? `${h} +` : better === "lower" ? `${h} -` : h,
+  );
+  const row = (x: BenchRow | BenchTotal) => COLUMNS.map(([, , cell]) => cell(x));
+  return [
+    "+ higher is better, - lower is better",
+    "",
+    table(header, r.rows.map(row)),
+    "",
+    table(header, r.totals.map(row)),
+  ].join("\n");
 }
 
-export function benchCommand(args: string[], out: (s: string) => void): number {
-  if (args[0] !== "policies")
-    throw new UsageError(
-      "usage: ballast bench policies [--scenarios DIR] [--policies LIST] [--json]",
-    );
+export async function benchCommand(args: string[], out: (s: string) => void): Promise<number> {
+  if (args[0] !== "policies") throw new UsageError(USAGE);
   const { values } = parseArgs({
     args: args.slice(1),
     options: {
-      scenarios: { type: "string", default: "bench/scenarios" },
+      // The shipped scenarios, found next to the package: the bench runs from anywhere.
+      scenarios: { type: "string", default: SHIPPED_SCENARIOS },
       policies: { type: "string" },
+      "no-density": { type: "boolean", default: false },
+      hypervisor: { type: "string", default: "both" },
       json: { type: "boolean", default: false },
+      html: { type: "string" },
     },
     strict: true,
   });
@@ -50,21 +93,35 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
     throw new UsageError(`--scenarios: no directory ${values.scenarios}`);
   const names = values.policies ? values.policies.split(",").map((s) => s.trim()) : POLICY_NAMES;
   const policies = names.map((n) => {
-    const p = getPolicy(n);
-    if (!p)
-      throw new UsageError(`--policies: unknown policy "${n}" (known: ${POLICY_NAMES.join(", ")})`);
-    return p;
+    try {
+      return parsePolicy(n);
+    } catch (e) {
+      if (e instanceof PolicySpecError) throw new UsageError(`--policies: ${e.message}`);
+      throw e;
+    }
   });
   const files = scenarioFiles(values.scenarios);
   if (files.length === 0)
     throw new UsageError(`--scenarios: no .yaml files in ${values.scenarios}`);
+  const kinds = HYPERVISORS[values.hypervisor];
+  if (!kinds) throw new UsageError(`--hypervisor: xen, kvm or both (got "${values.hypervisor}")`);
+  if (values.html !== undefined) checkHtmlOut(values.html);
   let report: BenchReport;
   try {
-    report = benchPolicies(policies, files);
+    const progress = startProgress("bench policies", null);
+    report = await benchPolicies(policies, files, {
+      density: !values["no-density"],
+      // Every scenario on each host kind asked for, whatever kind its file names.
+      transform: (s) => kinds.map((k) => withHypervisor(s, k)),
+      onProgress: (done, total, detail) => progress.update(done, detail, total),
+    });
+    progress.done();
   } catch (e) {
     if (e instanceof ScenarioError) throw new UsageError(e.message);
     throw e;
   }
+  if (values.html !== undefined)
+    writeHtmlOut(values.html, { bench: report }, "Ballast policy benchmark");
   out(values.json ? JSON.stringify(report, null, 2) : formatBench(report));
   return EXIT_OK;
 }
