@@ -1,11 +1,10 @@
 /** The CLI as a user runs it: bin/ballast in a child process, exit codes and messages. */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { repoPath } from "./helpers.js";
+import { repoPath, tempDir } from "./helpers.js";
 
 function ballast(...args: string[]) {
   const r = spawnSync(process.execPath, [repoPath("bin/ballast"), ...args], { encoding: "utf8" });
@@ -13,7 +12,7 @@ function ballast(...args: string[]) {
 }
 
 function scenarioFile(text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), "ballast-"));
+  const dir = tempDir("ballast-");
   const f = join(dir, "s.yaml");
   writeFileSync(f, text);
   return f;
@@ -111,6 +110,42 @@ describe("ballast sim run", () => {
     });
   }
 
+  it("names the line of a YAML syntax error (never file:?:)", () => {
+    const f = scenarioFile("duration: 10s\nhost:\n  memory: 4GiB\n  e820: [1, 2\ndomains: []\n");
+    const r = ballast("sim", "run", f);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /s\.yaml:\d+: YAML: /);
+    assert.doesNotMatch(r.stderr, /:\?:/);
+    const dup = ballast(
+      "sim",
+      "run",
+      scenarioFile("duration: 10s\nduration: 20s\nhost: {memory: 1GiB}\n"),
+    );
+    assert.match(dup.stderr, /s\.yaml:2: YAML: Map keys must be unique/);
+  });
+
+  it("a binary file given as a scenario gets one line, not megabytes of errors", () => {
+    const dir = tempDir();
+    const bin = join(dir, "blob.yaml");
+    const bytes = Buffer.alloc(2 * 1024 * 1024);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+    writeFileSync(bin, bytes);
+    const r = ballast("sim", "run", bin);
+    assert.equal(r.code, 2);
+    assert.ok(r.stderr.length < 400, `${r.stderr.length} bytes of errors`);
+    assert.match(r.stderr, /blob\.yaml:\d+: not a text file \(a NUL byte at offset \d+\)/);
+    const big = join(dir, "big.yaml");
+    writeFileSync(big, Buffer.alloc(10 * 1024 * 1024, 0x61));
+    const r2 = ballast("sim", "run", big);
+    assert.equal(r2.code, 2);
+    assert.match(r2.stderr, /too large for a scenario/);
+    // Text that is garbage: at most 20 problems are printed, then a count.
+    const lines = Array.from({ length: 500 }, (_, i) => `  k${i}: [${"x".repeat(2000)}`).join("\n");
+    const r3 = ballast("sim", "run", scenarioFile(`duration: 10s\nhost:\n${lines}\n`));
+    assert.equal(r3.code, 2);
+    assert.ok(r3.stderr.length < 20 * 400, `${r3.stderr.length} bytes of errors`);
+  });
+
   it("usage errors exit 2", () => {
     assert.equal(ballast("sim").code, 2);
     assert.equal(ballast("sim", "run").code, 2);
@@ -172,6 +207,53 @@ describe("ballast check", () => {
     const capped = ballast("check", repoPath("test/fixtures/capped.cfg"));
     assert.equal(capped.code, 0, capped.stdout);
   });
+  it("reads a real xl .cfg whose vif and disk lists span lines, with hex and quoted numbers", () => {
+    const f = join(tempDir(), "web.cfg");
+    writeFileSync(
+      f,
+      [
+        "# /etc/xen/web.cfg",
+        'name = "web"',
+        'type = "pvh"',
+        'memory = "512"',
+        "maxmem = 0x1000   # 4 GiB, in hex as strtol reads it",
+        "vcpus = 2",
+        "vif = [ 'mac=00:16:3e:00:00:01,bridge=xenbr0',",
+        "        'mac=00:16:3e:00:00:02,bridge=xenbr1', ]",
+        "disk = [",
+        "    'phy:/dev/vg/web,xvda,w',",
+        "    'file:/srv/iso/debian.iso,xvdc:cdrom,r'",
+        "]",
+        'extra = "console=hvc0"; on_crash = "restart"',
+        "",
+      ].join("\n"),
+    );
+    const r = ballast("check", f);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /memory 512 MiB, maxmem 4 GiB, cmdline "console=hvc0"/);
+  });
+
+  it("refuses an xl memory too large to hold, and names the line of syntax errors", () => {
+    const dir = tempDir();
+    const huge = join(dir, "huge.cfg");
+    writeFileSync(huge, 'name = "x"\nmemory = 99999999999999999999\n');
+    const r = ballast("check", huge);
+    assert.equal(r.code, 2, r.stdout);
+    assert.match(
+      r.stderr,
+      /huge\.cfg:2: memory = 99999999999999999999 MiB is too large: sizes are below 8192TiB/,
+    );
+    assert.equal(r.stdout, "");
+    const bad = join(dir, "bad.cfg");
+    writeFileSync(bad, 'name = "x"\nmemory = 512\ndisk = [ "a",\n  "b"\nvcpus = 2\n');
+    const r2 = ballast("check", bad);
+    assert.equal(r2.code, 2);
+    assert.match(r2.stderr, /bad\.cfg:5: expected "," or "\]" in the list for disk/);
+    const unterminated = join(dir, "q.cfg");
+    writeFileSync(unterminated, 'memory = 512\nname = "x\n');
+    assert.match(ballast("check", unterminated).stderr, /q\.cfg:2: a "string" is not closed/);
+  });
+
   it("bad input exits 2 and says what was wrong", () => {
     const r1 = ballast("check", "--memory", "512", "--maxmem", "64GiB");
     assert.equal(r1.code, 2);
@@ -181,5 +263,43 @@ describe("ballast check", () => {
     assert.match(r2.stderr, /memory must be a whole number of MiB/);
     assert.equal(ballast("check", "--memory", "1GiB", "--maxmem", "512MiB").code, 2);
     assert.equal(ballast("check", "--memory", "1GiB", "--arch", "sparc").code, 2);
+  });
+});
+
+describe("tests clean up after themselves", () => {
+  it("no test makes a temporary directory it does not remove (they use tempDir)", () => {
+    const offenders: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (p.endsWith(".ts") && !p.endsWith("helpers.ts")) {
+          const text = readFileSync(p, "utf8");
+          // test/vm/qemu.test.ts removes its own directory (unless BALLAST_KEEP_VM_DIR).
+          if (/mkdtempSync\(/.test(text) && !/rmSync\(dir, \{ recursive: true/.test(text))
+            offenders.push(p);
+        }
+      }
+    };
+    walk(repoPath("test"));
+    assert.deepEqual(offenders, []);
+  });
+
+  it("tempDir's directories are gone when the process exits, even after a failure", () => {
+    const script = `
+      import { tempDir } from ${JSON.stringify(repoPath("dist/test/helpers.js"))};
+      import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+      const d = tempDir("ballast-exit-");
+      writeFileSync(d + "/f", "x");
+      console.log(d);
+      throw new Error("a failing test");
+    `;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      encoding: "utf8",
+    });
+    assert.notEqual(r.status, 0);
+    const d = r.stdout.trim();
+    assert.match(d, /ballast-exit-/);
+    assert.ok(!existsSync(d), `${d} left behind`);
   });
 });

@@ -1,24 +1,25 @@
 /** The daemon: API semantics (token, refusals, persistence, history) and the CLI against a live one. */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { SimBackend } from "../src/backends/sim.js";
+import { SimBackend } from "../src/backends/sim/backend.js";
 import { ClientError, call, type Endpoint } from "../src/cli/client.js";
 import { createApi, parseListen } from "../src/daemon/api.js";
 import { Daemon } from "../src/daemon/daemon.js";
-import { Store } from "../src/daemon/store.js";
+import { StateError, Store } from "../src/daemon/store.js";
 import { GiB } from "../src/units/index.js";
-import { repoPath } from "./helpers.js";
+import { repoPath, tempDir } from "./helpers.js";
 
 const HOST = repoPath("test/fixtures/daemon-host.yaml");
+const DEMO = repoPath("examples/daemon-demo.yaml");
 
-async function startDaemon(stateDir: string, policy = "none") {
+async function startDaemon(stateDir: string, policy = "none", scenario = HOST) {
   const store = new Store(stateDir);
-  const backend = SimBackend.fromFile(HOST);
+  const backend = SimBackend.fromFile(scenario);
   const lines: string[] = [];
   const daemon = new Daemon({
     backend,
@@ -28,6 +29,7 @@ async function startDaemon(stateDir: string, policy = "none") {
     speed: 1,
     log: (l) => lines.push(l),
   });
+  await daemon.restore();
   const server = createApi(daemon, store.token());
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as AddressInfo).port;
@@ -40,8 +42,48 @@ async function startDaemon(stateDir: string, policy = "none") {
       });
       server.closeAllConnections();
     });
-  return { daemon, backend, store, ep, stop, lines };
+  return { daemon, backend, store, ep, stop, lines, port };
 }
+
+/** A raw HTTP request, for what the CLI's client never sends. */
+function raw(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<{ status: number; headers: Record<string, unknown>; json: Record<string, any> }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        let json: Record<string, any> = {};
+        try {
+          json = text ? JSON.parse(text) : {};
+        } catch {
+          json = { unparsed: text };
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, json });
+      });
+    });
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+/** Advance the simulated world and run the policy, as the daemon's loop does. */
+async function rounds(d: Awaited<ReturnType<typeof startDaemon>>, n: number, stepMs = 1000) {
+  for (let i = 0; i < n; i++) {
+    d.backend.advance(stepMs);
+    await d.daemon.round();
+  }
+}
+
+const domainOf = (r: Record<string, any>, name: string) =>
+  r.domains.find((x: { name: string }) => x.name === name);
 
 async function refused(p: Promise<unknown>, status: number, code?: string): Promise<ClientError> {
   try {
@@ -56,7 +98,7 @@ async function refused(p: Promise<unknown>, status: number, code?: string): Prom
 }
 
 describe("daemon API", () => {
-  const dir = mkdtempSync(join(tmpdir(), "ballast-d-"));
+  const dir = tempDir("ballast-d-");
   let d: Awaited<ReturnType<typeof startDaemon>>;
   before(async () => {
     d = await startDaemon(dir);
@@ -154,6 +196,9 @@ describe("daemon API", () => {
   });
 
   it("logs every policy decision with its reason", async () => {
+    // web is pinned by the mem-set above: give it back to the policy first.
+    const un = await call(d.ep, "DELETE", "/v1/domains/web/pin");
+    assert.match(un.message, /web: pin at 3 GiB cleared; policy none manages it again/);
     await call(d.ep, "PUT", "/v1/policy", { name: "ballast" });
     await d.daemon.round();
     const h = await call(d.ep, "GET", "/v1/events");
@@ -162,7 +207,7 @@ describe("daemon API", () => {
     for (const x of decisions)
       assert.match(x.message, /^\S+: [\d.]+ [KMG]iB -> [\d.]+ [KMG]iB: .+/);
     assert.ok(
-      d.lines.some((l) => /ballast: web: .* -> .*: learning/.test(l)),
+      d.lines.some((l) => /ballast: web: .* -> .*: .*learning/.test(l)),
       d.lines.join("\n"),
     );
   });
@@ -192,9 +237,236 @@ describe("daemon API", () => {
       buffer_pct: 35,
     });
     assert.equal(r.policy, "squeezed", "the stored policy wins over the command line's");
-    const afterRestart = (await call(d.ep, "GET", "/v1/events?limit=1000")).history.length;
-    assert.equal(afterRestart, before);
+    const afterRestart = (await call(d.ep, "GET", "/v1/events?limit=1000")).history;
+    assert.ok(afterRestart.length >= before, "nothing is lost");
     assert.equal(readFileSync(join(dir, "token"), "utf8").trim(), d.ep.token);
+  });
+});
+
+describe("operator intent lasts: a mem-set pins the guest", () => {
+  it("holds a mem-set under the default policy, shows the pin, keeps it across a restart, and `auto` gives it back", async () => {
+    const dir = tempDir("ballast-pin-");
+    let d = await startDaemon(dir, "ballast", DEMO);
+    await rounds(d, 3);
+    const r = await call(d.ep, "POST", "/v1/domains/web2/target", { size: "3GiB", force: true });
+    assert.match(
+      r.message,
+      /web2: .* -> 3 GiB .*; pinned at 3 GiB: policy ballast leaves web2 there/,
+    );
+    await rounds(d, 20);
+    let list = await call(d.ep, "GET", "/v1/domains");
+    assert.equal(domainOf(list, "web2").target_bytes, 3 * GiB, "the policy did not undo it");
+    assert.equal(domainOf(list, "web2").pin_bytes, 3 * GiB);
+    assert.equal(domainOf(list, "web1").pin_bytes, null);
+    // The policy saw web2 at min = max = 3 GiB and none of its decisions touched it.
+    const obs = await d.daemon.observation();
+    const w = obs.guests.find((g) => g.name === "web2")!;
+    assert.deepEqual([w.settings.minBytes, w.settings.maxBytes], [3 * GiB, 3 * GiB]);
+    const after = (await call(d.ep, "GET", "/v1/domains/web2/history?limit=10000")).history;
+    const pinAt = after.findIndex((h: { type: string }) => h.type === "operator-mem-set");
+    assert.ok(pinAt >= 0);
+    assert.deepEqual(
+      after.slice(pinAt).filter((h: { kind: string }) => h.kind === "decision"),
+      [],
+      "no decision for a pinned guest",
+    );
+    await d.stop();
+
+    d = await startDaemon(dir, "ballast", DEMO);
+    list = await call(d.ep, "GET", "/v1/domains");
+    assert.equal(domainOf(list, "web2").target_bytes, 3 * GiB, "restored at start");
+    assert.equal(domainOf(list, "web2").pin_bytes, 3 * GiB, "the pin survived the restart");
+    await rounds(d, 5);
+    assert.equal(domainOf(await call(d.ep, "GET", "/v1/domains"), "web2").target_bytes, 3 * GiB);
+
+    const un = await call(d.ep, "DELETE", "/v1/domains/web2/pin");
+    assert.match(un.message, /pin at 3 GiB cleared; policy ballast manages it again/);
+    await rounds(d, 3);
+    list = await call(d.ep, "GET", "/v1/domains");
+    assert.equal(domainOf(list, "web2").pin_bytes, null);
+    assert.notEqual(domainOf(list, "web2").target_bytes, 3 * GiB, "the policy moves it again");
+    await d.stop();
+  });
+
+  it("records one history row per mem-set, and none for a dry run", async () => {
+    const d = await startDaemon(tempDir("ballast-rows-"));
+    const count = async () => (await call(d.ep, "GET", "/v1/domains/db/history")).history.length;
+    const n0 = await count();
+    const dry = await call(d.ep, "POST", "/v1/domains/db/target", { size: "3GiB", dry_run: true });
+    assert.match(dry.message, /dry run: nothing changed/);
+    d.daemon.drainEvents();
+    assert.equal(await count(), n0, "a dry run is not history");
+    await call(d.ep, "POST", "/v1/domains/db/target", { size: "3GiB" });
+    d.daemon.drainEvents();
+    const h = (await call(d.ep, "GET", "/v1/domains/db/history")).history;
+    assert.equal(h.length, n0 + 1, JSON.stringify(h.slice(n0)));
+    assert.equal(h.at(-1).type, "operator-mem-set");
+    assert.match(h.at(-1).message, /db: 4 GiB -> 3 GiB \(-25%\); pinned at 3 GiB/);
+    await d.stop();
+  });
+});
+
+describe("admission: what the host cannot meet above every guest's floor and min is refused", () => {
+  it("refuses a 1 TiB reservation on a 32 GiB host with the figures, and no guest is pushed to 0", async () => {
+    const d = await startDaemon(tempDir("ballast-adm-"), "ballast", DEMO);
+    await rounds(d, 2);
+    const e = await refused(
+      call(d.ep, "POST", "/v1/reservations", { size: "1TiB" }),
+      409,
+      "no-room",
+    );
+    assert.match(
+      e.message,
+      /cannot reserve 1 TiB: the host can make at most [\d.]+ GiB free without pushing a guest below its floor or min \(free now .*, .* more above the guests' floors and minimums, 0 B already reserved\)/,
+    );
+    assert.deepEqual((await call(d.ep, "GET", "/v1/reservations")).reservations, []);
+    await rounds(d, 30);
+    for (const g of (await call(d.ep, "GET", "/v1/domains")).domains)
+      assert.ok(g.target_bytes >= g.settings.min_bytes, `${g.name}: ${g.target_bytes}`);
+    // What fits is kept, and persists.
+    const ok = await call(d.ep, "POST", "/v1/reservations", { size: "2GiB" });
+    assert.equal(ok.bytes, 2 * GiB);
+    assert.deepEqual(d.store.reservations(), [{ id: ok.id, bytes: 2 * GiB }]);
+    // A second one that only fits by eating the first is refused too.
+    const can = Number(/at most ([\d.]+) GiB/.exec(e.message)![1]) * GiB;
+    await refused(
+      call(d.ep, "POST", "/v1/reservations", { size: `${Math.ceil((can - GiB) / GiB)}GiB` }),
+      409,
+      "no-room",
+    );
+    await d.stop();
+  });
+
+  it("refuses a reservation of 0 B with a message that says sizes are above 0", async () => {
+    const d = await startDaemon(tempDir("ballast-adm0-"));
+    const e = await refused(call(d.ep, "POST", "/v1/reservations", { size: "0B" }), 400);
+    assert.match(e.message, /zero; give a size above 0/);
+    const e2 = await refused(call(d.ep, "POST", "/v1/reservations", { size: "-0B" }), 400);
+    assert.match(e2.message, /minus sign; sizes are above 0/);
+    await d.stop();
+  });
+
+  it("refuses a domain start the host cannot meet, with the figures, and leaves the guests alone", async () => {
+    const dir = tempDir("ballast-start-");
+    const file = join(dir, "s.yaml");
+    writeFileSync(
+      file,
+      `duration: 1h
+host: { memory: 8GiB, reserve: 256MiB }
+domains:
+  - name: busy
+    memory: 6GiB
+    settings: { min: 5GiB }
+    workload: { processes: [{ name: app, anon: 4GiB, hot: 4GiB }] }
+  - { name: late, memory: 4GiB, start: 5s }
+`,
+    );
+    const d = await startDaemon(join(dir, "state"), "ballast", file);
+    await rounds(d, 10);
+    d.daemon.drainEvents();
+    const h = (await call(d.ep, "GET", "/v1/domains/late/history")).history;
+    const refusal = h.find((x: { type: string }) => x.type === "start-refused");
+    assert.ok(refusal, JSON.stringify(h));
+    assert.equal(refusal.code, "no-room");
+    assert.match(
+      refusal.message,
+      /late: start refused: it needs 4 GiB and the host can make at most [\d.]+ (GiB|MiB) free without pushing a guest below its floor or min \(free now/,
+    );
+    const busy = domainOf(await call(d.ep, "GET", "/v1/domains"), "busy");
+    assert.ok(busy.target_bytes >= 5 * GiB, String(busy.target_bytes));
+    await d.stop();
+  });
+
+  it("starts a domain that fits at once", async () => {
+    const dir = tempDir("ballast-start2-");
+    const file = join(dir, "s.yaml");
+    writeFileSync(
+      file,
+      "duration: 1h\nhost: { memory: 8GiB }\ndomains:\n  - { name: a, memory: 2GiB }\n  - { name: b, memory: 2GiB, start: 2s }\n",
+    );
+    const d = await startDaemon(join(dir, "state"), "none", file);
+    await rounds(d, 3);
+    assert.equal(domainOf(await call(d.ep, "GET", "/v1/domains"), "b").state, "running");
+    await d.stop();
+  });
+});
+
+describe("the API answers bad requests with 4xx, never 500", () => {
+  let d: Awaited<ReturnType<typeof startDaemon>>;
+  before(async () => {
+    d = await startDaemon(tempDir("ballast-api-"));
+  });
+  after(async () => d.stop());
+
+  const cases: Array<[string, string, number, RegExp]> = [
+    ["GET", "/v1/domains/%zz/history", 400, /bad %-escape/],
+    ["GET", "/v1/events?limit=abc", 400, /limit: a whole number from 1 to 10000/],
+    ["GET", "/v1/events?limit=-1", 400, /limit/],
+    ["GET", "/v1/events?limit=0", 400, /limit/],
+    ["GET", "/v1/events?limit=1e9", 400, /limit/],
+    ["GET", "/v1/domains/nope/history", 404, /no domain named "nope"/],
+    ["GET", "/v1/nothing", 404, /no such path/],
+    ["GET", "/v1/domains/web/target/extra", 404, /no such path/],
+    ["DELETE", "/v1/host", 405, /takes GET, not DELETE/],
+    ["PUT", "/v1/host", 405, /takes GET/],
+    ["GET", "/v1/domains/web/target", 405, /takes POST/],
+  ];
+  for (const [method, path, status, re] of cases) {
+    it(`${method} ${path} -> ${status}`, async () => {
+      const r = await raw(d.port, method, path);
+      assert.equal(r.status, status, JSON.stringify(r.json));
+      assert.match(r.json.message, re);
+      if (status === 405) assert.ok(r.headers.allow, "405 says what is allowed");
+    });
+  }
+
+  it("honours ?limit and caps nothing silently", async () => {
+    const r = await raw(d.port, "GET", "/v1/events?limit=1");
+    assert.equal(r.status, 200);
+    assert.equal(r.json.history.length, 1);
+  });
+
+  it("takes the Bearer scheme in any case", async () => {
+    for (const scheme of ["bearer", "BEARER", "Bearer"]) {
+      const r = await raw(
+        d.port,
+        "PUT",
+        "/v1/policy",
+        { authorization: `${scheme} ${d.ep.token}`, "content-type": "application/json" },
+        '{"name":"none"}',
+      );
+      assert.equal(r.status, 200, `${scheme}: ${JSON.stringify(r.json)}`);
+    }
+    const wrong = await raw(
+      d.port,
+      "PUT",
+      "/v1/policy",
+      { authorization: `Basic ${d.ep.token}` },
+      "{}",
+    );
+    assert.equal(wrong.status, 401);
+  });
+
+  it("does not switch the policy when the switch cannot be stored", async () => {
+    const real = d.store.tx.bind(d.store);
+    d.store.tx = () => {
+      throw new StateError("damaged", `the state database ${d.store.file} is damaged (test)`);
+    };
+    try {
+      const r = await raw(
+        d.port,
+        "PUT",
+        "/v1/policy",
+        { authorization: `Bearer ${d.ep.token}` },
+        '{"name":"mom"}',
+      );
+      assert.equal(r.status, 500);
+      assert.equal(r.json.error, "state-damaged");
+      assert.match(r.json.message, /ballast\.db is damaged/);
+    } finally {
+      d.store.tx = real;
+    }
+    assert.equal((await call(d.ep, "GET", "/v1/policy")).policy, "none");
   });
 });
 
@@ -210,7 +482,7 @@ describe("listen addresses", () => {
 });
 
 describe("the CLI against a live daemon", () => {
-  const dir = mkdtempSync(join(tmpdir(), "ballast-cli-"));
+  const dir = tempDir("ballast-cli-");
   const sock = join(dir, "api.sock");
   let child: ChildProcess;
   const bin = repoPath("bin/ballast");
@@ -280,6 +552,44 @@ describe("the CLI against a live daemon", () => {
     assert.match(top.out, /ballast top - policy mom/);
     assert.match(top.out, /recent decisions:/);
   });
+  it("refuses --backend on verbs that work through the daemon, changing nothing", () => {
+    const before = ballast("list", "--json").out;
+    for (const args of [
+      ["set", "db", "weight=7", "--backend", "sim"],
+      ["policy", "squeezed", "--backend", "sim"],
+      ["reserve", "1GiB", "--backend", "sim"],
+    ]) {
+      const r = ballast(...args);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.out}${r.err}`);
+      assert.match(r.err, /works through the daemon and has no --backend/);
+    }
+    assert.equal(
+      ballast("list", "--json").out.replace(/"t_s": [\d.]+/, ""),
+      before.replace(/"t_s": [\d.]+/, ""),
+    );
+    assert.match(ballast("policy").out, /\* mom/);
+  });
+  it("mem-set pins, list shows the pin, `set NAME auto` clears it", () => {
+    const r = ballast("mem-set", "db", "3GiB");
+    assert.equal(r.code, 0, r.err);
+    assert.match(
+      r.out,
+      /^done; pinned at 3 GiB: policy mom leaves db there until "ballast set db auto"/m,
+    );
+    assert.match(ballast("list").out, /^db\s.*running\s+3072$/m);
+    const a = ballast("set", "db", "auto");
+    assert.equal(a.code, 0, a.err);
+    assert.match(a.out, /db: pin at 3 GiB cleared/);
+    assert.match(ballast("list").out, /^db\s.*running\s+-$/m);
+  });
+  it("`ballast policy | head -0` exits quietly, without an EPIPE stack", () => {
+    const r = spawnSync(
+      "/bin/sh",
+      ["-c", `"${process.execPath}" "${bin}" policy --state "${dir}" | true`],
+      { encoding: "utf8" },
+    );
+    assert.doesNotMatch(r.stderr, /EPIPE|Unhandled|at /, r.stderr);
+  });
   it("stops cleanly on SIGTERM and removes its address file", async () => {
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
     child.kill("SIGTERM");
@@ -288,5 +598,48 @@ describe("the CLI against a live daemon", () => {
     const r = ballast("list");
     assert.equal(r.code, 1);
     assert.match(r.err, /no daemon found/);
+  });
+});
+
+describe("ballast daemon --policy takes a policy spec", () => {
+  const bin = repoPath("bin/ballast");
+  it("refuses an option the policy does not have (exit 2, nothing started)", () => {
+    const dir = tempDir();
+    const r = spawnSync(
+      process.execPath,
+      [bin, "daemon", "--backend", `sim:${HOST}`, "--state", dir, "--policy", "squeezed:bogus=1"],
+      { encoding: "utf8", timeout: 30_000 },
+    );
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--policy: .*bogus/);
+    assert.ok(!existsSync(join(dir, "daemon.json")));
+  });
+  it("runs squeezed:free-target=9MiB, and the API names it", async () => {
+    const dir = tempDir();
+    const sock = join(dir, "api.sock");
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        "daemon",
+        "--backend",
+        `sim:${HOST}`,
+        "--state",
+        dir,
+        "--listen",
+        `unix:${sock}`,
+        "--policy",
+        "squeezed:free-target=9MiB",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    try {
+      for (let i = 0; i < 200 && !existsSync(join(dir, "daemon.json")); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      const p = await call({ listen: `unix:${sock}`, token: null }, "GET", "/v1/policy");
+      assert.equal(p.policy, "squeezed:free-target=9MiB");
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 });

@@ -1,9 +1,27 @@
 /** Shared test helpers: paths in the repo, scenarios from text, runs with invariant checks. */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildReport, type DomainReport, type Report } from "../src/sim/report.js";
 import { loadScenario, parseScenario } from "../src/sim/scenario.js";
 import { World } from "../src/sim/world.js";
+
+const made: string[] = [];
+process.on("exit", () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
+/**
+ * A fresh directory under the system's temporary directory, removed when the test
+ * process exits (passed or failed): `npm test` leaves nothing behind.
+ */
+export function tempDir(prefix = "ballast-"): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+}
 
 /** A path from the repository root (tests run from dist/test/...). */
 export function repoPath(rel: string): string {

@@ -1,14 +1,36 @@
-/** `ballast sim run FILE [--json]`: run a scenario on the simulated host and report. */
+/**
+ * `ballast sim run FILE [--json] [--samples DURATION] [--html OUT]`: run a scenario on the
+ * simulated host and report (with a time series every DURATION, as a scenario's
+ * `samples:`; as one self-contained HTML page with OUT).
+ */
 import { parseArgs } from "node:util";
 import { buildReport, type Report } from "../sim/report.js";
 import { loadScenario, ScenarioError } from "../sim/scenario.js";
 import { World } from "../sim/world.js";
+import { parseDuration, UnitError } from "../units/index.js";
 import { EXIT_OK, UsageError } from "./errors.js";
+import { checkHtmlOut, writeHtmlOut } from "./html_out.js";
+import { startProgress } from "./progress.js";
 import { mib, table } from "./table.js";
 
-export function runScenarioFile(file: string): Report {
-  const world = new World(loadScenario(file));
+export function runScenarioFile(file: string, samplesMs: number | null = null): Report {
+  const scenario = loadScenario(file);
+  if (samplesMs !== null) {
+    if (samplesMs <= 0 || samplesMs % scenario.tickMs !== 0)
+      throw new UsageError(
+        `--samples must be a positive whole number of ticks (${scenario.tickMs} ms)`,
+      );
+    scenario.samplesMs = samplesMs;
+  }
+  const world = new World(scenario);
+  const progress = startProgress(`sim run ${file}`, world.scenario.durationMs);
+  const onTick = world.onTick;
+  world.onTick = (w) => {
+    onTick?.(w);
+    progress.update(w.nowMs);
+  };
   world.runToEnd();
+  progress.done();
   return buildReport(world);
 }
 
@@ -32,7 +54,7 @@ export function formatReport(r: Report): string {
       rows,
     ),
     "",
-    `host: ${mib(r.host.memory_bytes)} MiB, free ${mib(r.host.free_bytes)} MiB, reserve ${mib(r.host.reserve_bytes)} MiB; ${r.duration_s}s simulated`,
+    `host (${r.host.hypervisor}): ${mib(r.host.memory_bytes)} MiB, free ${mib(r.host.free_bytes)} MiB, reserve ${mib(r.host.reserve_bytes)} MiB; ${r.duration_s}s simulated`,
     "",
     "events:",
     ...r.events.map(
@@ -45,21 +67,37 @@ export function formatReport(r: Report): string {
 
 export function simCommand(args: string[], out: (s: string) => void): number {
   const sub = args[0];
-  if (sub !== "run") throw new UsageError(`usage: ballast sim run FILE [--json]`);
+  const usage = "usage: ballast sim run FILE [--json] [--samples DURATION] [--html OUT]";
+  if (sub !== "run") throw new UsageError(usage);
   const { values, positionals } = parseArgs({
     args: args.slice(1),
-    options: { json: { type: "boolean", default: false } },
+    options: {
+      json: { type: "boolean", default: false },
+      samples: { type: "string" },
+      html: { type: "string" },
+    },
     allowPositionals: true,
     strict: true,
   });
-  if (positionals.length !== 1) throw new UsageError("usage: ballast sim run FILE [--json]");
+  if (positionals.length !== 1) throw new UsageError(usage);
+  let samplesMs: number | null = null;
+  if (values.samples !== undefined) {
+    try {
+      samplesMs = parseDuration(values.samples);
+    } catch (e) {
+      if (e instanceof UnitError) throw new UsageError(`--samples: ${e.message}`);
+      throw e;
+    }
+  }
+  if (values.html !== undefined) checkHtmlOut(values.html);
   let report: Report;
   try {
-    report = runScenarioFile(positionals[0]!);
+    report = runScenarioFile(positionals[0]!, samplesMs);
   } catch (e) {
     if (e instanceof ScenarioError) throw new UsageError(e.message);
     throw e;
   }
+  if (values.html !== undefined) writeHtmlOut(values.html, { sim: report }, positionals[0]!);
   out(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
   return EXIT_OK;
 }

@@ -24,7 +24,12 @@ export function readDaemonInfo(stateDir: string): DaemonInfo | null {
   }
 }
 
+/** The daemon's token, or null when it cannot be read (a change is then refused with 401). */
 export function readToken(stateDir: string): string | null {
-  const f = join(stateDir, "token");
-  return existsSync(f) ? readFileSync(f, "utf8").trim() : null;
+  try {
+    const t = readFileSync(join(stateDir, "token"), "utf8").trim();
+    return t === "" ? null : t;
+  } catch {
+    return null;
+  }
 }

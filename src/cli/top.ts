@@ -23,6 +23,7 @@ export function domainsTable(r: DomainsResponse, verbose = false): string {
     d.psi_some_avg10 === null ? "-" : d.psi_some_avg10.toFixed(2),
     d.psi_full_avg10 === null ? "-" : d.psi_full_avg10.toFixed(2),
     d.state,
+    d.pin_bytes == null ? "-" : mib(d.pin_bytes),
     ...(verbose ? [d.rss_bytes == null ? "-" : mib(d.rss_bytes), d.stalled ? "stalled" : "-"] : []),
   ]);
   const header = [
@@ -37,6 +38,7 @@ export function domainsTable(r: DomainsResponse, verbose = false): string {
     "PSI some",
     "full",
     "State",
+    "Pin",
   ];
   // RSS: what the host really holds for the guest (QEMU's VmRSS), in MiB.
   return table(verbose ? [...header, "RSS(MiB)", "Balloon"] : header, rows);

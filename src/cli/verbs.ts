@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import type { Backend, HostInfo } from "../backends/backend.js";
-import { settingsFor } from "../backends/sim.js";
+import { settingsFor } from "../backends/sim/backend.js";
 import { domainView } from "../daemon/daemon.js";
 import { formatSize, parseSize, type UnitError } from "../units/index.js";
 import { makeBackend } from "./backend_spec.js";
@@ -31,25 +31,35 @@ async function direct<T>(spec: string, f: (b: Backend) => Promise<T>): Promise<T
   }
 }
 
+/** Verbs that can talk to a backend directly (`--backend`); the others need the daemon. */
+const DIRECT_VERBS = ["list", "mem-set", "mem-max"];
+
 /** Every verb's flags: the common ones and its own; positionals allowed. */
 function verbArgs<
   T extends Record<
     string,
     { type: "string" | "boolean"; short?: string; default?: string | boolean }
   >,
->(args: string[], extra?: T) {
-  return parseArgs({
+>(verb: string, args: string[], extra?: T) {
+  const r = parseArgs({
     args,
     options: { ...common, ...(extra ?? ({} as T)) },
     allowPositionals: true,
     strict: true,
   });
+  if ((r.values as { backend?: string }).backend !== undefined && !DIRECT_VERBS.includes(verb)) {
+    throw new UsageError(
+      `${verb} works through the daemon and has no --backend (only ${DIRECT_VERBS.join(", ")} ` +
+        `talk to a backend directly); nothing was changed`,
+    );
+  }
+  return r;
 }
 
-function size(what: string, text: string | undefined): number {
+function size(what: string, text: string | undefined, allowZero = true): number {
   if (text === undefined) throw new UsageError(`missing ${what}`);
   try {
-    return parseSize(text, { wholePages: true });
+    return parseSize(text, { wholePages: true, allowZero });
   } catch (e) {
     throw new UsageError(`${what}: ${(e as UnitError).message}`);
   }
@@ -66,6 +76,13 @@ async function guarded(f: () => Promise<number>, err: (s: string) => void): Prom
   } catch (e) {
     if (e instanceof ClientError) {
       if (e.status === 400) throw new UsageError(e.message);
+      if (e.status === 401) {
+        err(
+          `ballast: the daemon refused the token (${e.message}); run as the daemon's user, ` +
+            `or give the daemon's --state so that its token is read`,
+        );
+        return EXIT_FAILED;
+      }
       err(`ballast: ${e.message}${e.code ? ` (${e.code})` : ""}`);
       return EXIT_FAILED;
     }
@@ -78,7 +95,7 @@ export async function listCommand(
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<number> {
-  const { values, positionals } = verbArgs(args, {
+  const { values, positionals } = verbArgs("list", args, {
     json: { type: "boolean", default: false },
     verbose: { type: "boolean", short: "v", default: false },
   });
@@ -109,15 +126,9 @@ export async function memSetCommand(
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      ...common,
-      force: { type: "boolean", default: false },
-      "dry-run": { type: "boolean", default: false },
-    },
-    allowPositionals: true,
-    strict: true,
+  const { values, positionals } = verbArgs("mem-set", args, {
+    force: { type: "boolean", default: false },
+    "dry-run": { type: "boolean", default: false },
   });
   if (positionals.length !== 2)
     throw new UsageError("usage: ballast mem-set DOMAIN SIZE [--force] [--dry-run]");
@@ -157,8 +168,8 @@ export async function memSetCommand(
       size: bytes,
       force: values.force,
     });
-    const tail = /\(policy .*\)$/.exec(r.message)?.[0];
-    out(`done${tail ? ` ${tail}` : ""}`);
+    const pinned = /; (pinned .*)$/.exec(r.message)?.[1];
+    out(`done${pinned ? `; ${pinned}` : ""}`);
     return EXIT_OK;
   }, err);
 }
@@ -168,9 +179,9 @@ export async function memMaxCommand(
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<number> {
-  const { values, positionals } = verbArgs(args);
+  const { values, positionals } = verbArgs("mem-max", args);
   if (positionals.length !== 2) throw new UsageError("usage: ballast mem-max DOMAIN SIZE");
-  const bytes = size("SIZE", positionals[1]);
+  const bytes = size("SIZE", positionals[1], false);
   if (values.backend) {
     return direct(values.backend, async (b) => {
       const r = await b.setMax(positionals[0]!, bytes);
@@ -195,10 +206,19 @@ export async function setCommand(
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<number> {
-  const { values, positionals } = verbArgs(args);
+  const { values, positionals } = verbArgs("set", args);
   const [name, ...pairs] = positionals;
-  if (!name || pairs.length === 0)
-    throw new UsageError("usage: ballast set DOMAIN min=SIZE max=SIZE weight=N buffer=PCT");
+  const usage =
+    "usage: ballast set DOMAIN min=SIZE max=SIZE weight=N buffer=PCT | ballast set DOMAIN auto";
+  if (!name || pairs.length === 0) throw new UsageError(usage);
+  if (pairs.includes("auto")) {
+    if (pairs.length !== 1) throw new UsageError(`"auto" stands alone\n${usage}`);
+    return guarded(async () => {
+      const r = await call(ep(values), "DELETE", `/v1/domains/${encodeURIComponent(name)}/pin`);
+      out(r.message);
+      return EXIT_OK;
+    }, err);
+  }
   const body: Record<string, number> = {};
   for (const p of pairs) {
     const m = /^(min|max|weight|buffer)=(.+)$/.exec(p);
@@ -231,7 +251,7 @@ export async function policyCommand(
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<number> {
-  const { values, positionals } = verbArgs(args);
+  const { values, positionals } = verbArgs("policy", args);
   if (positionals.length > 1) throw new UsageError("usage: ballast policy [NAME]");
   return guarded(async () => {
     const e = ep(values);
@@ -253,7 +273,10 @@ export async function reserveCommand(
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<number> {
-  const { values, positionals } = verbArgs(args, { release: { type: "string" } });
+  const { values, positionals } = verbArgs("reserve", args, { release: { type: "string" } });
+  if (values.release === undefined && positionals.length !== 1)
+    throw new UsageError("usage: ballast reserve SIZE | ballast reserve --release ID");
+  const bytes = values.release === undefined ? size("SIZE", positionals[0], false) : 0;
   return guarded(async () => {
     const e = ep(values);
     if (values.release) {
@@ -261,9 +284,7 @@ export async function reserveCommand(
       out(`released ${values.release}`);
       return EXIT_OK;
     }
-    if (positionals.length !== 1)
-      throw new UsageError("usage: ballast reserve SIZE | ballast reserve --release ID");
-    const r = await call(e, "POST", "/v1/reservations", { size: size("SIZE", positionals[0]) });
+    const r = await call(e, "POST", "/v1/reservations", { size: bytes });
     out(
       `reservation ${r.id}: ${formatSize(r.bytes)} kept free for a new domain (host free now ${formatSize(r.free_bytes)})`,
     );
@@ -276,7 +297,7 @@ export async function topCommand(
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<number> {
-  const { values, positionals } = verbArgs(args, {
+  const { values, positionals } = verbArgs("top", args, {
     once: { type: "boolean", default: false },
     interval: { type: "string", default: "1" },
   });

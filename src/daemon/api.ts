@@ -5,62 +5,83 @@
  * changes nothing.
  *
  *   GET    /v1/host                        host memory
- *   GET    /v1/domains                     target, actual, floor, pressure, settings
- *   GET    /v1/domains/NAME/history        events and decisions for NAME
- *   GET    /v1/events                      recent history, all domains
- *   POST   /v1/domains/NAME/target         {size, force?, dry_run?}   (mem-set)
+ *   GET    /v1/domains                     target, actual, floor, pressure, settings, pin
+ *   GET    /v1/domains/NAME/history        events and decisions for NAME (?limit=1..10000)
+ *   GET    /v1/events                      recent history, all domains (?limit=1..10000)
+ *   POST   /v1/domains/NAME/target         {size, force?, dry_run?}   (mem-set; pins NAME)
+ *   DELETE /v1/domains/NAME/pin            (set NAME auto: the policy manages it again)
  *   POST   /v1/domains/NAME/max            {size}                     (mem-max)
  *   PUT    /v1/domains/NAME/settings       {min?, max?, weight?, buffer?}
  *   GET    /v1/policy    PUT /v1/policy    {name}
  *   GET    /v1/reservations   POST /v1/reservations {size}   DELETE /v1/reservations/ID
+ *
+ * Nothing a client sends gives 500: a bad path escape, query or body is 400, an
+ * unknown path 404, a known path with the wrong method 405 (with Allow), a missing or
+ * wrong token 401 (the scheme `Bearer` in any case), a body over 64 KiB 413.
  */
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { z } from "zod";
 import { POLICIES } from "../policy/index.js";
 import { PAGE_SIZE, parseSize, type UnitError } from "../units/index.js";
 import { type Daemon, DaemonError } from "./daemon.js";
+import { Dashboard, type DashboardSite } from "./dashboard.js";
+import { HISTORY_LIMIT_MAX, StateError } from "./store.js";
 
 const MAX_BODY = 64 * 1024;
 
-const sizeField = z.union([z.string(), z.number().int().nonnegative()]).transform((v, ctx) => {
-  if (typeof v === "number") {
-    if (v % PAGE_SIZE !== 0) {
-      ctx.addIssue({ code: "custom", message: `${v} bytes is not a whole number of 4 KiB pages` });
+function sizeField(allowZero: boolean) {
+  return z.union([z.string(), z.number()]).transform((v, ctx) => {
+    if (typeof v === "number") {
+      if (!Number.isSafeInteger(v) || v < 0 || (!allowZero && v === 0)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `${v} is not a size: give a whole number of bytes ${allowZero ? "0 or more" : "above 0"}, or a string with a unit such as "512MiB"`,
+        });
+        return z.NEVER;
+      }
+      if (v % PAGE_SIZE !== 0) {
+        ctx.addIssue({
+          code: "custom",
+          message: `${v} bytes is not a whole number of 4 KiB pages`,
+        });
+        return z.NEVER;
+      }
+      return v;
+    }
+    try {
+      return parseSize(v, { wholePages: true, allowZero });
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as UnitError).message });
       return z.NEVER;
     }
-    return v;
-  }
-  try {
-    return parseSize(v, { wholePages: true });
-  } catch (e) {
-    ctx.addIssue({ code: "custom", message: (e as UnitError).message });
-    return z.NEVER;
-  }
-});
+  });
+}
 
 const schemas = {
   target: z.strictObject({
-    size: sizeField,
+    size: sizeField(true),
     force: z.boolean().optional(),
     dry_run: z.boolean().optional(),
   }),
-  max: z.strictObject({ size: sizeField }),
+  max: z.strictObject({ size: sizeField(false) }),
   settings: z.strictObject({
-    min: sizeField.optional(),
-    max: sizeField.optional(),
+    min: sizeField(true).optional(),
+    max: sizeField(true).optional(),
     weight: z.number().positive().max(10000).optional(),
     buffer: z.number().min(0).max(2000).optional(),
   }),
-  policy: z.strictObject({ name: z.string() }),
-  reserve: z.strictObject({ size: sizeField }),
+  policy: z.strictObject({ name: z.string().max(100) }),
+  reserve: z.strictObject({ size: sizeField(false) }),
 };
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers = {}): void {
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(status, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(text),
+    ...headers,
   });
   res.end(text);
 }
@@ -91,81 +112,101 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 function parse<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   const r = schema.safeParse(body);
   if (!r.success) {
-    const msg = r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
+    const msg = r.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join(".") || "body"}: ${i.message}`)
+      .join("; ");
     throw new DaemonError(400, "bad-request", msg);
   }
   return r.data;
 }
 
+/** `Authorization: Bearer TOKEN`, the scheme in any case (RFC 9110: schemes are case-insensitive). */
 function authorized(req: IncomingMessage, token: string): boolean {
   const h = req.headers.authorization ?? "";
-  const m = /^Bearer (\S+)$/.exec(h);
+  const m = /^bearer +(\S+) *$/i.exec(h);
   if (!m) return false;
   const a = Buffer.from(m[1]!);
   const b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export function createApi(daemon: Daemon, token: string): Server {
-  return createServer((req, res) => {
-    handle(daemon, token, req, res).catch((e: unknown) => {
-      if (e instanceof DaemonError) send(res, e.status, { error: e.code, message: e.message });
-      else send(res, 500, { error: "internal", message: (e as Error).message });
-    });
-  });
-}
-
-async function handle(
-  daemon: Daemon,
-  token: string,
-  req: IncomingMessage,
-  res: ServerResponse,
-): Promise<void> {
-  const url = new URL(req.url ?? "/", "http://ballast");
-  const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
-  const method = req.method ?? "GET";
-  if (parts[0] !== "v1") throw new DaemonError(404, "not-found", `no such path ${url.pathname}`);
-  if (method !== "GET" && !authorized(req, token)) {
+/** `?limit=N`: a whole number from 1 to HISTORY_LIMIT_MAX, 200 when absent. */
+function limitOf(url: URL): number {
+  const v = url.searchParams.get("limit");
+  if (v === null) return 200;
+  if (!/^\d{1,6}$/.test(v) || Number(v) < 1 || Number(v) > HISTORY_LIMIT_MAX) {
     throw new DaemonError(
-      401,
-      "unauthorized",
-      "changing state needs the token from the state directory",
+      400,
+      "bad-request",
+      `limit: a whole number from 1 to ${HISTORY_LIMIT_MAX} (got "${v.slice(0, 40)}")`,
     );
   }
-  const [, what, name, sub] = parts;
-  const route = `${method} ${what ?? ""}${name ? "/:x" : ""}${sub ? `/${sub}` : ""}`;
-  switch (route) {
-    case "GET host":
-      return send(res, 200, {
-        ...(await daemon.backend.host()),
-        reserved_bytes: daemon.reservedBytes(),
-      });
-    case "GET domains":
-      return send(res, 200, {
+  return Number(v);
+}
+
+type Handler = (c: {
+  daemon: Daemon;
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  name: string;
+}) => Promise<void>;
+
+/** Every path and the methods it takes; `:x` is one path segment (a domain or an id). */
+const ROUTES: Record<string, Record<string, Handler>> = {
+  host: {
+    GET: async ({ daemon, res }) =>
+      send(res, 200, { ...(await daemon.backend.host()), reserved_bytes: daemon.reservedBytes() }),
+  },
+  domains: {
+    GET: async ({ daemon, res }) =>
+      send(res, 200, {
         policy: daemon.policyName,
         t_s: daemon.nowMs() / 1000,
         domains: await daemon.domains(),
-      });
-    case "GET domains/:x/history":
-      return send(res, 200, {
-        domain: name,
-        history: daemon.store.history(name!, Number(url.searchParams.get("limit") ?? 200)),
-      });
-    case "GET events":
-      return send(res, 200, {
-        history: daemon.store.history(null, Number(url.searchParams.get("limit") ?? 200)),
-      });
-    case "POST domains/:x/target": {
+      }),
+  },
+  "domains/:x/history": {
+    GET: async ({ daemon, res, url, name }) => {
+      const limit = limitOf(url);
+      const known = (await daemon.backend.domains()).some((d) => d.name === name);
+      if (!known && !daemon.store.hasHistory(name))
+        throw new DaemonError(
+          404,
+          "no-such-domain",
+          `no domain named "${name}", and no history for one`,
+        );
+      return send(res, 200, { domain: name, history: daemon.store.history(name, limit) });
+    },
+  },
+  events: {
+    GET: async ({ daemon, res, url }) =>
+      send(res, 200, { history: daemon.store.history(null, limitOf(url)) }),
+  },
+  "domains/:x/target": {
+    POST: async ({ daemon, req, res, name }) => {
       const b = parse(schemas.target, await readJson(req));
-      const r = await daemon.setTarget(name!, b.size, b.force ?? false, b.dry_run ?? false);
-      return sendResult(res, r);
-    }
-    case "POST domains/:x/max": {
+      return sendResult(
+        res,
+        await daemon.setTarget(name, b.size, b.force ?? false, b.dry_run ?? false),
+      );
+    },
+  },
+  "domains/:x/pin": {
+    DELETE: async ({ daemon, req, res, name }) => {
+      await readJson(req);
+      return sendResult(res, await daemon.clearPin(name));
+    },
+  },
+  "domains/:x/max": {
+    POST: async ({ daemon, req, res, name }) => {
       const b = parse(schemas.max, await readJson(req));
-      const r = await daemon.setMax(name!, b.size);
-      return sendResult(res, r);
-    }
-    case "PUT domains/:x/settings": {
+      return sendResult(res, await daemon.setMax(name, b.size));
+    },
+  },
+  "domains/:x/settings": {
+    PUT: async ({ daemon, req, res, name }) => {
       const b = parse(schemas.settings, await readJson(req));
       const patch: Record<string, number> = {};
       if (b.min !== undefined) patch.minBytes = b.min;
@@ -174,7 +215,7 @@ async function handle(
       if (b.buffer !== undefined) patch.bufferPct = b.buffer;
       if (Object.keys(patch).length === 0)
         throw new DaemonError(400, "bad-request", "give at least one of min, max, weight, buffer");
-      const s = await daemon.setSettings(name!, patch);
+      const s = await daemon.setSettings(name, patch);
       return send(res, 200, {
         ok: true,
         settings: {
@@ -184,34 +225,125 @@ async function handle(
           buffer_pct: s.bufferPct,
         },
       });
-    }
-    case "GET policy":
-      return send(res, 200, {
+    },
+  },
+  policy: {
+    GET: async ({ daemon, res }) =>
+      send(res, 200, {
         policy: daemon.policyName,
         interval_ms: daemon.intervalMs,
         available: Object.values(POLICIES).map((p) => ({ name: p.name, summary: p.summary })),
-      });
-    case "PUT policy": {
+      }),
+    PUT: async ({ daemon, req, res }) => {
       const b = parse(schemas.policy, await readJson(req));
       daemon.setPolicy(b.name);
       return send(res, 200, { ok: true, policy: daemon.policyName });
-    }
-    case "GET reservations":
-      return send(res, 200, {
+    },
+  },
+  reservations: {
+    GET: async ({ daemon, res }) =>
+      send(res, 200, {
         reservations: daemon.listReservations(),
         reserved_bytes: daemon.reservedBytes(),
-      });
-    case "POST reservations": {
+      }),
+    POST: async ({ daemon, req, res }) => {
       const b = parse(schemas.reserve, await readJson(req));
       return send(res, 201, await daemon.reserve(b.size));
-    }
-    case "DELETE reservations/:x":
-      if (!daemon.release(name!))
+    },
+  },
+  "reservations/:x": {
+    DELETE: async ({ daemon, req, res, name }) => {
+      await readJson(req);
+      if (!daemon.release(name))
         throw new DaemonError(404, "no-such-reservation", `no reservation ${name}`);
       return send(res, 200, { ok: true });
-    default:
-      throw new DaemonError(404, "not-found", `no route ${method} ${url.pathname}`);
+    },
+  },
+};
+
+/** A request Node's HTTP parser cannot read still gets a JSON 400 saying why. */
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
   }
+  const text = `${JSON.stringify({ error: "bad-http", message: `the request is not HTTP that can be read: ${err.code ?? err.message}` })}\n`;
+  socket.end(
+    `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+  );
+}
+
+export function createApi(
+  daemon: Daemon,
+  token: string,
+  site: DashboardSite | null = null,
+): Server {
+  // The dashboard, its assets, /metrics and /v1/series (src/daemon/dashboard.ts) first.
+  const web = new Dashboard(daemon, { site });
+  const server = createServer((req, res) => {
+    web
+      .handle(req, res)
+      .then((served) => (served ? undefined : handle(daemon, token, req, res)))
+      .catch((e: unknown) => {
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        if (e instanceof DaemonError) send(res, e.status, { error: e.code, message: e.message });
+        else if (e instanceof StateError)
+          send(res, 500, { error: `state-${e.code}`, message: e.message });
+        else send(res, 500, { error: "internal", message: (e as Error).message });
+      });
+  });
+  server.on("clientError", onClientError);
+  web.attach(server);
+  return server;
+}
+
+async function handle(
+  daemon: Daemon,
+  token: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  let url: URL;
+  let parts: string[];
+  try {
+    url = new URL(req.url ?? "/", "http://ballast");
+    parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    throw new DaemonError(
+      400,
+      "bad-path",
+      `the path ${String(req.url).slice(0, 200)} has a bad %-escape`,
+    );
+  }
+  const method = req.method ?? "GET";
+  const [v1, what, name, sub, ...more] = parts;
+  const key =
+    v1 !== "v1" || more.length > 0
+      ? null
+      : `${what ?? ""}${name !== undefined ? "/:x" : ""}${sub !== undefined ? `/${sub}` : ""}`;
+  const route = key === null ? undefined : ROUTES[key];
+  if (!route) throw new DaemonError(404, "not-found", `no such path ${url.pathname.slice(0, 200)}`);
+  const handler = route[method] ?? (method === "HEAD" ? route.GET : undefined);
+  if (!handler) {
+    const allow = Object.keys(route).join(", ");
+    res.setHeader("allow", allow);
+    throw new DaemonError(
+      405,
+      "method-not-allowed",
+      `${url.pathname.slice(0, 200)} takes ${allow}, not ${method}`,
+    );
+  }
+  if (method !== "GET" && method !== "HEAD" && !authorized(req, token)) {
+    throw new DaemonError(
+      401,
+      "unauthorized",
+      "changing state needs the token from the state directory (Authorization: Bearer TOKEN)",
+    );
+  }
+  await handler({ daemon, req, res, url, name: name ?? "" });
 }
 
 /** Where to listen: `HOST:PORT` on loopback only, or `unix:PATH`. */

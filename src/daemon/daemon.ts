@@ -2,18 +2,48 @@
  * The daemon: watches every guest through a Backend, lets the policy decide targets,
  * applies them, and records every decision with its reason. With the simulator it
  * also drives virtual time: in real time, or `speed` times faster.
+ *
+ * What it guarantees on top of the loop:
+ * - Operator intent lasts: a mem-set pins the guest at its target (the policy sees it
+ *   with min = max = the pin, and its decisions for it are dropped) until `set NAME
+ *   auto` or the next mem-set; pins are stored and survive a restart.
+ * - Admission: a reservation or a domain start the host cannot meet without pushing a
+ *   guest below max(floor, min) is refused with the figures, never served by shrinking
+ *   guests to nothing.
+ * - State first: every change is written to the store before it is applied, so a
+ *   crash loses nothing; `restore()` puts back targets, pins and mem-max at start.
  */
-import type { Backend, BackendDomain } from "../backends/backend.js";
-import { SimBackend, settingsFor } from "../backends/sim.js";
+import type { Backend, BackendDomain, BackendResult } from "../backends/backend.js";
+import { SimBackend, settingsFor } from "../backends/sim/backend.js";
 import { computeFloor } from "../model/floor.js";
 import type { Observation } from "../model/observation.js";
 import { type GuestSettings, SettingsError, validateSettings } from "../model/settings.js";
 import type { GuestStats } from "../model/stats.js";
-import { getPolicy, POLICY_NAMES } from "../policy/index.js";
-import type { Policy } from "../policy/policy.js";
+import { getPolicy, PolicySpecError, parsePolicy } from "../policy/index.js";
+import type { DomainSpec } from "../sim/host/domain_builder.js";
 import { formatSize } from "../units/index.js";
-import { decisionLine, observe, runRound } from "./loop.js";
-import type { Store } from "./store.js";
+import {
+  applyTarget,
+  Controller,
+  type ControllerRound,
+  decisionLine,
+  driveSim,
+  observe,
+  type RoundGuard,
+  type TargetIntent,
+  type TargetJournal,
+} from "./loop.js";
+import { DaemonMetrics } from "./metrics.js";
+import type { Store, TargetRow } from "./store.js";
+
+/**
+ * A pin the backend refused to put back (a guest that came back without statistics
+ * yet, so its floor is unknown) is tried again after this long, not every round.
+ */
+export const PIN_RETRY_MS = 10_000;
+
+/** A domain start waits at most this long for the policy to free its memory (squeezed-style). */
+export const START_WAIT_MS = 60_000;
 
 export interface DaemonOptions {
   backend: Backend;
@@ -43,6 +73,8 @@ export interface DomainView {
   rss_bytes?: number | null;
   stalled?: boolean;
   settings: { min_bytes: number; max_bytes: number; weight: number; buffer_pct: number };
+  /** The operator's pin (a mem-set the policy leaves alone), or null. */
+  pin_bytes: number | null;
 }
 
 export class DaemonError extends Error {
@@ -56,30 +88,56 @@ export class DaemonError extends Error {
   }
 }
 
-function policyNamed(name: string) {
-  const p = getPolicy(name);
-  if (!p) {
-    throw new DaemonError(
-      400,
-      "bad-policy",
-      `unknown policy "${name}" (known: ${POLICY_NAMES.join(", ")})`,
-    );
+/**
+ * What the host can make free for a new domain without pushing any guest below
+ * max(floor, min): free memory now, plus what each balloonable guest holds above that
+ * line. A guest whose floor is unknown (no statistics) counts as holding nothing spare.
+ */
+export function room(obs: Observation): { freeBytes: number; freeableBytes: number } {
+  let freeable = 0;
+  for (const g of obs.guests) {
+    if (!g.balloonable) continue;
+    const floor = g.stats ? computeFloor(g.stats, g.actualBytes) : null;
+    const line = Math.max(floor?.floorBytes ?? g.actualBytes, g.settings.minBytes);
+    freeable += Math.max(0, g.actualBytes - line);
   }
-  return p;
+  return { freeBytes: obs.host.freeBytes, freeableBytes: freeable };
+}
+
+/** The policy a spec names (NAME[:KEY=VALUE,...]); a bad spec is a 400 saying why. */
+function policyNamed(spec: string) {
+  try {
+    return parsePolicy(spec);
+  } catch (e) {
+    if (e instanceof PolicySpecError) throw new DaemonError(400, "bad-policy", e.message);
+    throw e;
+  }
 }
 
 export class Daemon {
-  private policy: Policy<unknown>;
-  private policyState: unknown;
-  private nextDecisionMs = 0;
+  /** The one controller loop: schedule, policy and its state. */
+  private readonly ctrl: Controller;
   private eventCursor = 0;
-  private timers: NodeJS.Timeout[] = [];
+  private started = false;
+  private simTimer: NodeJS.Timeout | null = null;
+  private roundTimer: NodeJS.Timeout | null = null;
   private busy = false;
-  private readonly reservations = new Map<string, number>();
-  private nextReservation = 1;
   private wallStart = Date.now();
+  /** Backend events the daemon caused and recorded itself (one history row per mem-set). */
+  private readonly ownEvents = new Set<number>();
+  /** Targets written down and being applied: what settle() needs. */
+  private readonly inflight = new Map<
+    number,
+    { intent: TargetIntent; prev: TargetRow | null; eventsBefore: number }
+  >();
+  /** Pins the backend refused to put back, and when: retried every PIN_RETRY_MS, not every round. */
+  private readonly pinRefused = new Map<string, { pin: number; atMs: number }>();
+  /** Starts already refused for want of room (logged once). */
+  private readonly refusedStarts = new Set<string>();
   readonly backend: Backend;
   readonly store: Store;
+  readonly metrics = new DaemonMetrics();
+  readonly roundGuard: RoundGuard;
 
   constructor(private readonly opts: DaemonOptions) {
     this.backend = opts.backend;
@@ -87,17 +145,30 @@ export class Daemon {
     const stored = opts.store.get("policy");
     const name = stored && getPolicy(stored) ? stored : opts.policy;
     const p = policyNamed(name);
-    this.policy = p;
-    this.policyState = p.initialState();
-    opts.store.set("policy", p.name);
+    this.roundGuard = { isPinned: (n) => this.pinOf(n) !== null, journal: this.journal };
+    this.ctrl = new Controller({
+      backend: opts.backend,
+      policy: p,
+      intervalMs: opts.intervalMs,
+      settings: (d) => this.policySettings(d),
+      reservedBytes: () => this.reservedBytes(),
+      observe: () => this.observation(),
+      guard: this.roundGuard,
+    });
+    this.ctrl.onReschedule = () => this.arm();
+    if (stored !== p.name) opts.store.set("policy", p.name);
+    if (this.backend instanceof SimBackend) {
+      const sim = this.backend;
+      sim.world.admission = (spec, waitedMs) => this.admitStart(sim, spec, waitedMs);
+    }
   }
 
   get policyName(): string {
-    return this.policy.name;
+    return this.ctrl.policy.name;
   }
 
   get intervalMs(): number {
-    return this.opts.intervalMs ?? this.policy.intervalMs;
+    return this.ctrl.intervalMs;
   }
 
   /** Backend time: virtual for the simulator, wall otherwise. */
@@ -105,9 +176,11 @@ export class Daemon {
     return this.backend instanceof SimBackend ? this.backend.nowMs : Date.now() - this.wallStart;
   }
 
+  /** Reservations, plus (simulator) the memory of domain starts waiting for admission. */
   reservedBytes(): number {
     let n = 0;
-    for (const v of this.reservations.values()) n += v;
+    for (const r of this.store.reservations()) n += r.bytes;
+    if (this.backend instanceof SimBackend) n += this.backend.world.reservedBytes();
     return n;
   }
 
@@ -116,31 +189,66 @@ export class Daemon {
     return { ...settingsFor(d), ...(this.store.getSettings(d.name) ?? {}) };
   }
 
+  /** The operator's pin for a domain, or null. */
+  pinOf(name: string): number | null {
+    const t = this.store.getTarget(name);
+    return t?.pinned ? t.targetBytes : null;
+  }
+
+  /** The settings a policy sees: a pinned guest has min = max = its pin. */
+  policySettings(d: BackendDomain): GuestSettings {
+    const s = this.settings(d);
+    const pin = this.pinOf(d.name);
+    return pin === null ? s : { ...s, minBytes: pin, maxBytes: pin };
+  }
+
+  /**
+   * Run the loop. The simulator's virtual time advances on a 100 ms real-time timer
+   * (`speed` times faster), rounds falling due inside it as the controller schedules
+   * them; a real backend gets one timer armed for the controller's next due time.
+   */
   start(): void {
+    this.started = true;
     if (this.backend instanceof SimBackend) {
       const sim = this.backend;
       const realTick = 100;
-      this.timers.push(
-        setInterval(() => {
-          void this.guard(async () => {
-            const step = sim.world.tickMs;
-            const virtual = Math.max(step, Math.round((realTick * this.opts.speed) / step) * step);
-            for (let done = 0; done < virtual; done += step) {
-              sim.advance(step);
-              if (sim.nowMs >= this.nextDecisionMs) await this.round();
-            }
-            this.drainEvents();
+      this.simTimer = setInterval(() => {
+        void this.guard(async () => {
+          const step = sim.world.tickMs;
+          const virtual = Math.max(step, Math.round((realTick * this.opts.speed) / step) * step);
+          await driveSim(this.ctrl, sim, virtual, (r) => {
+            if (r) this.record(r);
           });
-        }, realTick),
-      );
+          this.drainEvents();
+        });
+      }, realTick);
     } else {
-      this.timers.push(setInterval(() => void this.guard(() => this.round()), this.intervalMs));
+      this.arm();
     }
   }
 
   stop(): void {
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
+    this.started = false;
+    if (this.simTimer) clearInterval(this.simTimer);
+    if (this.roundTimer) clearTimeout(this.roundTimer);
+    this.simTimer = null;
+    this.roundTimer = null;
+  }
+
+  /**
+   * Real backends: one timer, for the controller's next due time. Re-armed after every
+   * round and whenever the schedule moves (a policy switch); a round in flight re-arms
+   * when it ends.
+   */
+  private arm(): void {
+    if (this.roundTimer) clearTimeout(this.roundTimer);
+    this.roundTimer = null;
+    if (!this.started || this.backend instanceof SimBackend || this.busy) return;
+    const delay = Math.max(0, this.ctrl.nextDueMs - this.nowMs());
+    this.roundTimer = setTimeout(() => {
+      this.roundTimer = null;
+      void this.guard(() => this.round()).then(() => this.arm());
+    }, delay);
   }
 
   private async guard(f: () => Promise<void>): Promise<void> {
@@ -155,48 +263,165 @@ export class Daemon {
     }
   }
 
+  /**
+   * The observation a policy decides on. Pinned guests are shown with min = max = their
+   * pin; a pin that drifted (QEMU restarted, a scenario's own mem-set) is put back first.
+   */
   async observation(): Promise<Observation> {
-    return observe(this.backend, this.nowMs(), (d) => this.settings(d), this.reservedBytes());
+    const obs = await observe(
+      this.backend,
+      this.nowMs(),
+      (d) => this.policySettings(d),
+      this.reservedBytes(),
+    );
+    for (const g of obs.guests) {
+      const pin = this.pinOf(g.name);
+      if (pin === null || g.targetBytes === pin || !g.balloonable) continue;
+      const refused = this.pinRefused.get(g.name);
+      if (refused?.pin === pin && obs.nowMs - refused.atMs < PIN_RETRY_MS) continue;
+      const t = this.store.getTarget(g.name)!;
+      const r = await applyTarget(this.backend, this.journal, {
+        name: g.name,
+        fromBytes: g.targetBytes,
+        targetBytes: pin,
+        reason: "operator pin held",
+        kind: "event",
+        type: "pin-held",
+        force: t.force,
+        pin: true,
+      });
+      if (r.ok) {
+        g.targetBytes = pin;
+        this.pinRefused.delete(g.name);
+      } else this.pinRefused.set(g.name, { pin, atMs: obs.nowMs });
+    }
+    return obs;
   }
 
-  /** One decision round. */
+  /** One decision round, now. */
   async round(): Promise<void> {
-    const obs = await this.observation();
-    const r = await runRound(this.backend, this.policy, this.policyState, obs);
-    this.policyState = r.state;
-    this.nextDecisionMs = obs.nowMs + this.intervalMs;
-    const rows = r.applied.map((d) => {
-      const line = decisionLine(d);
-      this.opts.log(
-        `[${(obs.nowMs / 1000).toFixed(1)}s] ${this.policy.name}: ${line}${d.ok ? "" : ` (refused: ${d.message})`}`,
-      );
-      return {
-        t_s: obs.nowMs / 1000,
-        domain: d.name,
-        kind: "decision" as const,
-        type: this.policy.name,
-        code: d.ok ? null : "refused",
-        message: line,
-      };
-    });
-    this.store.append(rows);
+    this.record(await this.ctrl.round(this.nowMs()));
     this.drainEvents();
   }
 
-  /** Move the backend's new events into the history. */
+  /** Log and count what a round decided (the journal has stored each target already). */
+  private record(r: ControllerRound): void {
+    const t = (r.obs.nowMs / 1000).toFixed(1);
+    for (const d of r.applied) {
+      this.opts.log(
+        `[${t}s] ${r.policy}: ${decisionLine(d)}${d.ok ? "" : ` (refused: ${d.message})`}`,
+      );
+    }
+    this.metrics.round(r.policy, r.applied, r.durationMs / 1000);
+  }
+
+  /** The index of the backend's next event. */
+  private eventIndex(): number {
+    return this.backend.events(Number.MAX_SAFE_INTEGER).next;
+  }
+
+  /**
+   * Targets are journaled here (see loop.ts): the history row and the stored target in
+   * one transaction before the backend is asked, settled after. A refusal puts the
+   * previous stored target back.
+   */
+  private readonly journal: TargetJournal = {
+    begin: (t) => {
+      const prev = this.store.getTarget(t.name);
+      const id = this.store.tx(() => {
+        const hid = this.store.appendOne({
+          t_s: this.nowMs() / 1000,
+          domain: t.name,
+          kind: t.kind,
+          type: t.type,
+          code: "pending",
+          message: `${decisionLine(t)} (being applied)`,
+        });
+        this.store.putTarget({
+          name: t.name,
+          targetBytes: t.targetBytes,
+          pinned: t.pin,
+          force: t.force,
+          historyId: hid,
+        });
+        return hid;
+      });
+      this.inflight.set(id, { intent: t, prev, eventsBefore: this.eventIndex() });
+      return id;
+    },
+    settle: (id, r) => {
+      const f = this.inflight.get(id);
+      this.inflight.delete(id);
+      if (!f) return;
+      const t = f.intent;
+      // The backend's own mem-set event for this call says what this row says.
+      const { events } = this.backend.events(f.eventsBefore);
+      events.forEach((e, i) => {
+        if (e.domain === t.name && (e.type === "mem-set" || e.type === "mem-set-refused"))
+          this.ownEvents.add(f.eventsBefore + i);
+      });
+      const { type, code, message } = this.outcome(t, r);
+      this.store.tx(() => {
+        this.store.settle(id, type, code, message);
+        if (!r.ok) {
+          if (f.prev) this.store.putTarget(f.prev);
+          else this.store.deleteTarget(t.name);
+        }
+      });
+    },
+  };
+
+  /** How a settled target reads in the history. */
+  private outcome(
+    t: TargetIntent,
+    r: BackendResult,
+  ): { type: string; code: string | null; message: string } {
+    if (t.kind === "decision")
+      return { type: t.type, code: r.ok ? null : "refused", message: decisionLine(t) };
+    if (t.type === "operator-mem-set") {
+      return r.ok
+        ? {
+            type: t.type,
+            code: null,
+            message: `${r.message}; ${this.pinNote(t.name, t.targetBytes)}`,
+          }
+        : { type: "operator-mem-set-refused", code: r.code ?? "refused", message: r.message };
+    }
+    return r.ok
+      ? { type: t.type, code: null, message: `${decisionLine(t)}` }
+      : {
+          type: `${t.type}-refused`,
+          code: r.code ?? "refused",
+          message: `${decisionLine(t)}: ${r.message}`,
+        };
+  }
+
+  private pinNote(name: string, bytes: number): string {
+    return (
+      `pinned at ${formatSize(bytes)}: policy ${this.policyName} leaves ${name} there until ` +
+      `"ballast set ${name} auto" or the next mem-set`
+    );
+  }
+
+  /** Move the backend's new events into the history (less those the daemon recorded itself). */
   drainEvents(): void {
-    const { events, next } = this.backend.events(this.eventCursor);
+    const from = this.eventCursor;
+    const { events, next } = this.backend.events(from);
     this.eventCursor = next;
-    this.store.append(
-      events.map((e) => ({
+    const rows = [];
+    for (let i = 0; i < events.length; i++) {
+      if (this.ownEvents.delete(from + i)) continue;
+      const e = events[i]!;
+      rows.push({
         t_s: e.t_s,
         domain: e.domain,
         kind: "event" as const,
         type: e.type,
         code: e.code ?? null,
         message: e.message,
-      })),
-    );
+      });
+    }
+    this.store.append(rows);
   }
 
   async domains(): Promise<DomainView[]> {
@@ -204,7 +429,79 @@ export class Daemon {
     const stats = await Promise.all(
       ds.map((d) => (d.state === "running" ? this.backend.stats(d.name) : Promise.resolve(null))),
     );
-    return ds.map((d, i) => domainView(d, stats[i] ?? null, this.settings(d)));
+    return ds.map((d, i) => domainView(d, stats[i] ?? null, this.settings(d), this.pinOf(d.name)));
+  }
+
+  /**
+   * At start, after a restart or a crash: put back mem-max values, then every stored
+   * target (pins and the policy's last decisions, which QEMU may hold half-way), and
+   * settle what was being applied when the last daemon died. Returns what it did.
+   */
+  async restore(): Promise<string[]> {
+    const done: string[] = [];
+    const note = (line: string) => {
+      done.push(line);
+      this.opts.log(`restore: ${line}`);
+    };
+    const byName = new Map((await this.backend.domains()).map((d) => [d.name, d]));
+    const running = (n: string) => byName.get(n)?.state === "running";
+    const maxLater: Array<{ name: string; maxBytes: number }> = [];
+    for (const m of this.store.maxes()) {
+      const d = byName.get(m.name);
+      if (!d || !running(m.name) || d.maxmemBytes === m.maxBytes) continue;
+      const r = await this.backend.setMax(m.name, m.maxBytes);
+      if (r.ok) note(`${m.name}: mem-max ${formatSize(m.maxBytes)}`);
+      else maxLater.push(m);
+    }
+    const pending = new Map(this.store.pending().map((h) => [h.id, h]));
+    for (const t of this.store.targets()) {
+      const d = byName.get(t.name);
+      if (!d || !running(t.name)) continue;
+      const wasPending = t.historyId !== null && pending.has(t.historyId);
+      if (d.targetBytes === t.targetBytes && !wasPending) continue;
+      const r = await applyTarget(this.backend, this.journal, {
+        name: t.name,
+        fromBytes: d.targetBytes,
+        targetBytes: t.targetBytes,
+        reason: wasPending
+          ? "restored: it was being applied when the daemon stopped"
+          : t.pinned
+            ? "restored: operator pin"
+            : "restored: the last decision",
+        kind: "event",
+        type: "restore",
+        force: t.force,
+        pin: t.pinned,
+      });
+      note(`${t.name}: target ${formatSize(t.targetBytes)}${r.ok ? "" : ` refused: ${r.message}`}`);
+      if (wasPending) {
+        const h = pending.get(t.historyId!)!;
+        pending.delete(t.historyId!);
+        this.store.settle(
+          h.id,
+          h.type,
+          r.ok ? null : (r.code ?? "refused"),
+          `${h.message.replace(/ \(being applied\)$/, "")} (${r.ok ? "applied" : "refused"} when the daemon started again)`,
+        );
+        // An intent the backend now refuses is dropped, not kept as a pin nobody saw confirmed.
+        if (!r.ok && this.store.getTarget(t.name)?.historyId === t.historyId)
+          this.store.deleteTarget(t.name);
+      }
+    }
+    for (const h of pending.values()) {
+      this.store.settle(
+        h.id,
+        h.type,
+        "interrupted",
+        `${h.message.replace(/ \(being applied\)$/, "")} (the daemon stopped before it was applied; superseded)`,
+      );
+    }
+    for (const m of maxLater) {
+      const r = await this.backend.setMax(m.name, m.maxBytes);
+      note(`${m.name}: mem-max ${formatSize(m.maxBytes)}${r.ok ? "" : ` refused: ${r.message}`}`);
+    }
+    this.drainEvents();
+    return done;
   }
 
   private async find(name: string): Promise<BackendDomain> {
@@ -213,30 +510,65 @@ export class Daemon {
     return d;
   }
 
-  async setTarget(name: string, bytes: number, force: boolean, dryRun: boolean) {
-    await this.find(name);
-    const r = await this.backend.setTarget(name, bytes, { force, dryRun });
-    const pinned =
-      this.policy.name !== "none" && r.ok && !dryRun
-        ? ` (policy ${this.policy.name} may move it; pin it with set min=max)`
-        : "";
-    this.store.append([
-      {
+  /**
+   * An operator's mem-set: applied and pinned (see the module comment). A dry run asks
+   * the backend what would change and stores nothing.
+   */
+  async setTarget(
+    name: string,
+    bytes: number,
+    force: boolean,
+    dryRun: boolean,
+  ): Promise<BackendResult> {
+    const d = await this.find(name);
+    if (dryRun) return this.backend.setTarget(name, bytes, { force, dryRun: true });
+    const r = await applyTarget(this.backend, this.journal, {
+      name,
+      fromBytes: d.targetBytes,
+      targetBytes: bytes,
+      reason: "operator mem-set",
+      kind: "event",
+      type: "operator-mem-set",
+      force,
+      pin: true,
+    });
+    this.pinRefused.delete(name);
+    this.drainEvents();
+    if (r.ok) this.opts.log(`${r.message}; ${this.pinNote(name, bytes)}`);
+    return r.ok ? { ...r, message: `${r.message}; ${this.pinNote(name, bytes)}` } : r;
+  }
+
+  /** `ballast set NAME auto`: the policy manages the guest again. */
+  async clearPin(name: string): Promise<{ ok: true; message: string }> {
+    const t = this.store.getTarget(name);
+    if (!t?.pinned) {
+      await this.find(name);
+      return { ok: true, message: `${name}: not pinned; policy ${this.policyName} manages it` };
+    }
+    const message = `${name}: pin at ${formatSize(t.targetBytes)} cleared; policy ${this.policyName} manages it again`;
+    this.store.tx(() => {
+      this.store.putTarget({ ...t, pinned: false });
+      this.store.appendOne({
         t_s: this.nowMs() / 1000,
         domain: name,
         kind: "event",
-        type: r.ok ? "operator-mem-set" : "operator-mem-set-refused",
-        code: r.code ?? null,
-        message: r.message,
-      },
-    ]);
-    this.drainEvents();
-    return { ...r, message: `${r.message}${pinned}` };
+        type: "unpin",
+        code: null,
+        message,
+      });
+    });
+    this.pinRefused.delete(name);
+    this.opts.log(message);
+    return { ok: true, message };
   }
 
-  async setMax(name: string, bytes: number) {
+  /** mem-max: stored first, put back if the backend refuses. */
+  async setMax(name: string, bytes: number): Promise<BackendResult> {
     await this.find(name);
+    const prev = this.store.getMax(name);
+    this.store.putMax(name, bytes);
     const r = await this.backend.setMax(name, bytes);
+    if (!r.ok) this.store.putMax(name, prev);
     this.drainEvents();
     return r;
   }
@@ -267,39 +599,101 @@ export class Daemon {
     return next;
   }
 
+  /** Switch policy: stored first, so a failing store leaves the old policy running. */
   setPolicy(name: string): void {
     const p = policyNamed(name);
-    this.policy = p;
-    this.policyState = p.initialState();
-    this.nextDecisionMs = this.nowMs();
-    this.store.set("policy", p.name);
-    this.store.append([
-      {
+    this.store.tx(() => {
+      this.store.set("policy", p.name);
+      this.store.appendOne({
         t_s: this.nowMs() / 1000,
         domain: "-",
         kind: "event",
         type: "policy",
         code: null,
         message: `policy -> ${p.name}`,
-      },
-    ]);
+      });
+    });
+    this.ctrl.setPolicy(p, this.nowMs());
     this.opts.log(`policy -> ${p.name}: ${p.summary}`);
   }
 
+  /** The figures admission decides on, for messages. */
+  private roomLine(free: number, freeable: number, reserved: number): string {
+    return (
+      `free now ${formatSize(free)}, ${formatSize(freeable)} more above the guests' floors and ` +
+      `minimums, ${formatSize(reserved)} already reserved`
+    );
+  }
+
+  /**
+   * Keep memory free for a new domain, as squeezed's reservations do. Refused (409
+   * `no-room`, with the figures) when the host cannot meet it above every guest's
+   * max(floor, min).
+   */
   async reserve(bytes: number): Promise<{ id: string; bytes: number; free_bytes: number }> {
-    const host = await this.backend.host();
-    const id = `r${this.nextReservation++}`;
-    this.reservations.set(id, bytes);
+    const obs = await observe(
+      this.backend,
+      this.nowMs(),
+      (d) => this.policySettings(d),
+      this.reservedBytes(),
+    );
+    const { freeBytes, freeableBytes } = room(obs);
+    const reserved = this.reservedBytes();
+    const can = Math.max(0, freeBytes + freeableBytes - reserved);
+    if (bytes > can) {
+      throw new DaemonError(
+        409,
+        "no-room",
+        `cannot reserve ${formatSize(bytes)}: the host can make at most ${formatSize(can)} free ` +
+          `without pushing a guest below its floor or min (${this.roomLine(freeBytes, freeableBytes, reserved)})`,
+      );
+    }
+    const id = this.store.addReservation(bytes);
     this.opts.log(`reservation ${id}: ${formatSize(bytes)} kept free for a new domain`);
-    return { id, bytes, free_bytes: host.freeBytes };
+    return { id, bytes, free_bytes: freeBytes };
   }
 
   release(id: string): boolean {
-    return this.reservations.delete(id);
+    return this.store.deleteReservation(id);
   }
 
   listReservations(): Array<{ id: string; bytes: number }> {
-    return [...this.reservations].map(([id, bytes]) => ({ id, bytes }));
+    return this.store.reservations();
+  }
+
+  /**
+   * The simulator's domain starts, squeezed-style: a start the host can meet now goes;
+   * one it can meet only once the policy frees memory waits (its memory reserved) for
+   * up to START_WAIT_MS; one it cannot meet above every guest's max(floor, min) is
+   * refused with the figures, and its build then fails on what is free (nothing taken).
+   */
+  private admitStart(sim: SimBackend, spec: DomainSpec, waitedMs: number): boolean {
+    const obs = sim.observe((d) => this.policySettings(d), 0);
+    const { freeBytes, freeableBytes } = room(obs);
+    // The world counts this start among the waiting ones: the others' share is the rest.
+    const others = Math.max(0, this.reservedBytes() - spec.memoryBytes);
+    const need = spec.memoryBytes;
+    if (need > freeBytes + freeableBytes) {
+      if (!this.refusedStarts.has(spec.name)) {
+        this.refusedStarts.add(spec.name);
+        const message =
+          `${spec.name}: start refused: it needs ${formatSize(need)} and the host can make at most ` +
+          `${formatSize(freeBytes + freeableBytes)} free without pushing a guest below its floor or min ` +
+          `(${this.roomLine(freeBytes, freeableBytes, others)})`;
+        this.store.appendOne({
+          t_s: sim.nowMs / 1000,
+          domain: spec.name,
+          kind: "event",
+          type: "start-refused",
+          code: "no-room",
+          message,
+        });
+        this.opts.log(message);
+      }
+      return true;
+    }
+    if (need <= freeBytes - others) return true;
+    return waitedMs >= START_WAIT_MS;
   }
 }
 
@@ -307,6 +701,7 @@ export function domainView(
   d: BackendDomain,
   s: GuestStats | null,
   settings: GuestSettings,
+  pin: number | null = null,
 ): DomainView {
   const floor = s ? computeFloor(s, d.actualBytes) : null;
   return {
@@ -321,13 +716,14 @@ export function domainView(
     working_set_bytes: floor?.workingSetBytes ?? null,
     psi_some_avg10: s?.psi_some_avg10 ?? null,
     psi_full_avg10: s?.psi_full_avg10 ?? null,
-    ...("rssBytes" in d ? { rss_bytes: (d as { rssBytes: number | null }).rssBytes } : {}),
-    ...("stalled" in d ? { stalled: (d as { stalled: boolean }).stalled } : {}),
+    ...(d.hostRssBytes !== undefined ? { rss_bytes: d.hostRssBytes } : {}),
+    ...(d.stalled !== undefined ? { stalled: d.stalled } : {}),
     settings: {
       min_bytes: settings.minBytes,
       max_bytes: settings.maxBytes,
       weight: settings.weight,
       buffer_pct: settings.bufferPct,
     },
+    pin_bytes: pin,
   };
 }
