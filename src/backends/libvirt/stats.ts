@@ -7,31 +7,31 @@
  * does not hold it), or qemu-ga through `virsh qemu-agent-command`, batched.
  */
 import { KiB } from "../../units/index.js";
-import type { BalloonStats } from "../shared/guest_stats.js";
+import { type BalloonStat, type BalloonStats, balloonStatsFrom } from "../shared/guest_stats.js";
 import type { QgaBatch } from "../shared/qga.js";
 import { intField } from "./discovery.js";
 import type { Virsh } from "./virsh.js";
 
+/** libvirt's names for virtio-balloon's statistics, and their unit (sizes in KiB). */
+const LIBVIRT_NAMES: Record<BalloonStat, [string, number]> = {
+  totalBytes: ["balloon.available", KiB],
+  freeBytes: ["balloon.unused", KiB],
+  availableBytes: ["balloon.usable", KiB],
+  cachesBytes: ["balloon.disk_caches", KiB],
+  swapInBytes: ["balloon.swap_in", KiB],
+  swapOutBytes: ["balloon.swap_out", KiB],
+  majorFaults: ["balloon.major_fault", 1],
+  minorFaults: ["balloon.minor_fault", 1],
+};
+
 export function balloonStatsOf(f: Record<string, string>): BalloonStats | null {
   const last = intField(f, "balloon.last-update");
   if (last === undefined) return null;
-  const out: BalloonStats = { lastUpdateMs: last * 1000 };
-  const kib = (k: string) => {
-    const v = intField(f, k);
-    return v === undefined ? undefined : v * KiB;
-  };
-  const put = (field: keyof BalloonStats, v: number | undefined) => {
-    if (v !== undefined) out[field] = v;
-  };
-  put("totalBytes", kib("balloon.available"));
-  put("freeBytes", kib("balloon.unused"));
-  put("availableBytes", kib("balloon.usable"));
-  put("cachesBytes", kib("balloon.disk_caches"));
-  put("swapInBytes", kib("balloon.swap_in"));
-  put("swapOutBytes", kib("balloon.swap_out"));
-  put("majorFaults", intField(f, "balloon.major_fault"));
-  put("minorFaults", intField(f, "balloon.minor_fault"));
-  return out;
+  return balloonStatsFrom(last * 1000, (stat) => {
+    const [key, unit] = LIBVIRT_NAMES[stat];
+    const v = intField(f, key);
+    return v === undefined ? undefined : v * unit;
+  });
 }
 
 /** qemu-ga commands for one domain, many per virsh process. */

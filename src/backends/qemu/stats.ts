@@ -4,9 +4,21 @@
  * lines on NAME.agent, or qemu-ga's file commands on NAME.qga. QEMU sends 2^64-1 for a
  * value the guest did not give: anything at or above 2^53 is absent.
  */
-import type { BalloonStats } from "../shared/guest_stats.js";
+import { type BalloonStat, type BalloonStats, balloonStatsFrom } from "../shared/guest_stats.js";
 import type { QmpClient } from "./qmp.js";
 import { guestStats } from "./schemas.js";
+
+/** QEMU's names for virtio-balloon's statistics (hw/virtio/virtio-balloon.c, balloon_stat_names). */
+const QMP_NAMES: Record<BalloonStat, string> = {
+  totalBytes: "stat-total-memory",
+  freeBytes: "stat-free-memory",
+  availableBytes: "stat-available-memory",
+  cachesBytes: "stat-disk-caches",
+  swapInBytes: "stat-swap-in",
+  swapOutBytes: "stat-swap-out",
+  majorFaults: "stat-major-faults",
+  minorFaults: "stat-minor-faults",
+};
 
 export async function readBalloonStats(
   qmp: QmpClient,
@@ -20,17 +32,5 @@ export async function readBalloonStats(
     const x = gs.stats[k];
     return x !== undefined && Number.isSafeInteger(x) && x >= 0 ? x : undefined;
   };
-  const out: BalloonStats = { lastUpdateMs: gs["last-update"] * 1000 };
-  const put = (field: keyof BalloonStats, value: number | undefined) => {
-    if (value !== undefined) out[field] = value;
-  };
-  put("totalBytes", v("stat-total-memory"));
-  put("freeBytes", v("stat-free-memory"));
-  put("availableBytes", v("stat-available-memory"));
-  put("cachesBytes", v("stat-disk-caches"));
-  put("swapInBytes", v("stat-swap-in"));
-  put("swapOutBytes", v("stat-swap-out"));
-  put("majorFaults", v("stat-major-faults"));
-  put("minorFaults", v("stat-minor-faults"));
-  return out;
+  return balloonStatsFrom(gs["last-update"] * 1000, (stat) => v(QMP_NAMES[stat]));
 }

@@ -37,6 +37,35 @@ export interface BalloonStats {
   minorFaults?: number;
 }
 
+/** virtio-balloon's statistics (VIRTIO_BALLOON_S_*), as the fields of BalloonStats. */
+const BALLOON_STATS = [
+  "totalBytes",
+  "freeBytes",
+  "availableBytes",
+  "cachesBytes",
+  "swapInBytes",
+  "swapOutBytes",
+  "majorFaults",
+  "minorFaults",
+] as const;
+export type BalloonStat = (typeof BALLOON_STATS)[number];
+
+/**
+ * BalloonStats from one source's reading of each statistic (QEMU's and libvirt's names
+ * differ; each backend keeps its table of names): undefined, the guest did not say.
+ */
+export function balloonStatsFrom(
+  lastUpdateMs: number,
+  read: (stat: BalloonStat) => number | undefined,
+): BalloonStats {
+  const out: BalloonStats = { lastUpdateMs };
+  for (const s of BALLOON_STATS) {
+    const v = read(s);
+    if (v !== undefined) out[s] = v;
+  }
+  return out;
+}
+
 export function isFresh(lastUpdateMs: number, nowMs: number): boolean {
   return lastUpdateMs > 0 && nowMs - lastUpdateMs <= STALE_AFTER_MS;
 }
