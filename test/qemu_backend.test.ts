@@ -15,11 +15,11 @@ import { after, describe, it } from "node:test";
 import { QemuBackend } from "../src/backends/qemu/backend.js";
 import type { VmSpec } from "../src/backends/qemu/discovery.js";
 import { MiB } from "../src/units/index.js";
+import { sleep } from "./wait.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ballast-fakeqemu-"));
 let n = 0;
 const UNKNOWN = 2 ** 64 - 1;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface GuestModel {
   kind: "ideal" | "stuck";

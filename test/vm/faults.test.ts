@@ -18,26 +18,16 @@ import { Store } from "../../src/daemon/store.js";
 import { formatSize, MiB } from "../../src/units/index.js";
 import { repoPath, tempDir } from "../helpers.js";
 import { bootGuest, buildGuest, type TestGuest, unavailable } from "./qemu.js";
+import { sleep, until as waitUntil } from "../wait.js";
 
 const skip = unavailable();
 if (skip) console.log(`# real-guest fault tests skipped: ${skip}`);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const bin = repoPath("bin/ballast");
 
-async function until<T>(
-  what: string,
-  f: () => Promise<T | null | undefined | false> | T | null | undefined | false,
-  timeoutMs = 90_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${String(v)})`);
-    await sleep(500);
-  }
-}
+/** Faults take a daemon restart and a guest's answer: a longer wait than other tests'. */
+const until = <T>(what: string, f: Parameters<typeof waitUntil<T>>[1], timeoutMs = 90_000) =>
+  waitUntil(what, f, timeoutMs);
 
 describe("real guest faults under the daemon", { skip: skip ?? false, timeout: 600_000 }, () => {
   const vms = tempDir("ballast-vmf-");

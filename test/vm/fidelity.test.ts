@@ -28,7 +28,6 @@ import {
   rateOver,
   series,
   simulate,
-  sleep,
   timeWhen,
 } from "./fidelity.js";
 import { buildGuest, unavailable } from "./qemu.js";
@@ -36,6 +35,7 @@ import {
   DEFAULT_VIRTIO_DEFLATE_BYTES_PER_S,
   DEFAULT_VIRTIO_INFLATE_BYTES_PER_S,
 } from "../../src/sim/guest/costs.js";
+import { sleep } from "../wait.js";
 
 const skip = unavailable();
 if (skip) console.log(`# fidelity tests skipped: ${skip}`);

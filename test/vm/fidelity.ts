@@ -18,8 +18,7 @@ import { parseScenario } from "../../src/sim/scenario.js";
 import { World } from "../../src/sim/world.js";
 import { MiB } from "../../src/units/index.js";
 import { bootGuest, type GuestOptions, type TestGuest } from "./qemu.js";
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from "../wait.js";
 
 /** A kernel log line that matters here, at the guest kernel's own time. */
 export interface KernelEvent {

@@ -28,25 +28,10 @@ import {
   startLibvirtd,
 } from "./libvirt.js";
 import { buildGuest, guestFeatures } from "./qemu.js";
+import { sleep, until } from "../wait.js";
 
 const skip = libvirtUnavailable();
 if (skip) console.log(`# libvirt tests skipped: ${skip}`);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  what: string,
-  f: () => Promise<T | null | undefined | false>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
 
 describe("real guests under libvirt", { skip: skip ?? false, timeout: 300_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "ballast-lv-"));

@@ -7,10 +7,9 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createConnection } from "node:net";
 import { join } from "node:path";
 import { repoPath } from "../helpers.js";
-import { QEMU, unavailable as qemuUnavailable } from "./qemu.js";
+import { ctlLine, QEMU, unavailable as qemuUnavailable } from "./qemu.js";
 
 /** Why the libvirt tests cannot run here, or null when they can. */
 export function libvirtUnavailable(): string | null {
@@ -130,28 +129,6 @@ export async function createDomain(uri: string, o: DomainOptions): Promise<Libvi
     await new Promise((res) => setTimeout(res, 200));
   }
   const ctl = (line: string, timeoutMs = 60_000) =>
-    new Promise<string>((resolve, reject) => {
-      const s = createConnection(join(o.dir, `${o.name}.ctl`));
-      let buf = "";
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new Error(`${o.name}: no reply to "${line}" in ${timeoutMs} ms`));
-      }, timeoutMs);
-      s.setEncoding("utf8");
-      s.on("connect", () => s.write(`${line}\n`));
-      s.on("data", (c: string) => {
-        buf += c;
-        const nl = buf.indexOf("\n");
-        if (nl >= 0) {
-          clearTimeout(timer);
-          s.destroy();
-          resolve(buf.slice(0, nl));
-        }
-      });
-      s.on("error", (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-    });
+    ctlLine(join(o.dir, `${o.name}.ctl`), o.name, line, timeoutMs);
   return { name: o.name, ctl, log };
 }

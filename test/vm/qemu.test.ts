@@ -21,25 +21,10 @@ import { queryBalloon } from "../../src/backends/qemu/schemas.js";
 import { MiB } from "../../src/units/index.js";
 import { repoPath } from "../helpers.js";
 import { bootGuest, buildGuest, type TestGuest, unavailable } from "./qemu.js";
+import { sleep, until } from "../wait.js";
 
 const skip = unavailable();
 if (skip) console.log(`# real-guest tests skipped: ${skip}`);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  what: string,
-  f: () => Promise<T | null | undefined | false>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
 
 describe("real QEMU guests", { skip: skip ?? false, timeout: 600_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "ballast-vm-"));

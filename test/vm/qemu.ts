@@ -71,6 +71,41 @@ function accel(): string[] {
     : ["-accel", "tcg", "-cpu", "max"];
 }
 
+/**
+ * One line to the test guest's control shell (test/vm/ctl.sh on a virtio-serial port,
+ * a unix socket on the host) and its one-line answer.
+ */
+export function ctlLine(
+  path: string,
+  name: string,
+  line: string,
+  timeoutMs = 60_000,
+): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const s = createConnection(path);
+    let buf = "";
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`${name}: no reply to "${line}" in ${timeoutMs} ms`));
+    }, timeoutMs);
+    s.setEncoding("utf8");
+    s.on("connect", () => s.write(`${line}\n`));
+    s.on("data", (c: string) => {
+      buf += c;
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) {
+        clearTimeout(timer);
+        s.destroy();
+        resolve(buf.slice(0, nl));
+      }
+    });
+    s.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
 export async function bootGuest(o: GuestOptions): Promise<TestGuest> {
   const p = (ext: string) => join(o.dir, `${o.name}.${ext}`);
   const mem = o.virtioMemMiB
@@ -148,30 +183,7 @@ export async function bootGuest(o: GuestOptions): Promise<TestGuest> {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  const ctl = (line: string, timeoutMs = 60_000) =>
-    new Promise<string>((resolve, reject) => {
-      const s = createConnection(p("ctl"));
-      let buf = "";
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new Error(`${o.name}: no reply to "${line}" in ${timeoutMs} ms`));
-      }, timeoutMs);
-      s.setEncoding("utf8");
-      s.on("connect", () => s.write(`${line}\n`));
-      s.on("data", (c: string) => {
-        buf += c;
-        const nl = buf.indexOf("\n");
-        if (nl >= 0) {
-          clearTimeout(timer);
-          s.destroy();
-          resolve(buf.slice(0, nl));
-        }
-      });
-      s.on("error", (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-    });
+  const ctl = (line: string, timeoutMs = 60_000) => ctlLine(p("ctl"), o.name, line, timeoutMs);
   return {
     name: o.name,
     proc,

@@ -1,8 +1,7 @@
 /**
- * What the web tests share: a simulation report with `samples` in the contract's shape
- * (DESIGN.md), built here by sampling a real World run (the simulator's own `--samples`
- * comes from another branch; the renderer must take exactly this shape), and headless
- * Chromium, launched the way this machine allows.
+ * What the web tests share: a simulation report with `samples` (the simulator's own, as
+ * `sim run --samples` gives them), and headless Chromium, launched the way this machine
+ * allows.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +10,6 @@ import type { Browser, ConsoleMessage, Page } from "playwright-core";
 import { buildReport, type Report } from "../../src/sim/report.js";
 import { loadScenario } from "../../src/sim/scenario.js";
 import { World } from "../../src/sim/world.js";
-import { PAGE_SIZE } from "../../src/units/index.js";
 import { repoPath } from "../helpers.js";
 
 export const CHROMIUM = process.env.BALLAST_CHROMIUM ?? "/usr/bin/chromium";
@@ -23,62 +21,15 @@ export function chromiumMissing(): string | null {
     : `${CHROMIUM} not found: install Debian's chromium (CI's .ci/run does) to run the browser tests`;
 }
 
-export interface SampleDomain {
-  state: string;
-  actual_bytes: number;
-  target_bytes: number;
-  host_rss_bytes: number;
-  mem_total_bytes: number;
-  free_bytes: number;
-  available_bytes: number;
-  psi_some_avg10: number;
-  psi_full_avg10: number;
-  oom_kills: number;
-}
+export type ReportWithSamples = Report & { samples: NonNullable<Report["samples"]> };
 
-export type ReportWithSamples = Report & {
-  samples: Array<{
-    t_s: number;
-    host: { free_bytes: number };
-    domains: Record<string, SampleDomain>;
-  }>;
-};
-
-/** Run an example, sampling every `everyMs` of virtual time, as `--samples` would. */
+/** Run an example with the simulator's own time series, one sample every `everyMs`, as `--samples` does. */
 export function reportWithSamples(example: string, everyMs = 1000): ReportWithSamples {
-  const world = new World(loadScenario(repoPath(`examples/${example}`)));
-  const samples: ReportWithSamples["samples"] = [];
-  const sample = () => {
-    const domains: Record<string, SampleDomain> = {};
-    for (const d of world.domains) {
-      const g = d.guest;
-      const s = g?.stats(world.nowMs);
-      domains[d.name] = {
-        state: d.state,
-        actual_bytes: g ? g.actual() * PAGE_SIZE : 0,
-        target_bytes: d.targetBytes,
-        host_rss_bytes: g ? g.actual() * PAGE_SIZE : 0,
-        mem_total_bytes: s?.total_bytes ?? 0,
-        free_bytes: s?.free_bytes ?? 0,
-        available_bytes: s?.available_bytes ?? 0,
-        psi_some_avg10: s?.psi_some_avg10 ?? 0,
-        psi_full_avg10: s?.psi_full_avg10 ?? 0,
-        oom_kills: g?.oomKills ?? 0,
-      };
-    }
-    samples.push({
-      t_s: world.nowMs / 1000,
-      host: { free_bytes: world.hv.freePages * PAGE_SIZE },
-      domains,
-    });
-  };
-  sample();
-  while (world.nowMs < world.scenario.durationMs) {
-    world.step();
-    if (world.nowMs % everyMs === 0) sample();
-  }
+  const world = new World({ ...loadScenario(repoPath(`examples/${example}`)), samplesMs: everyMs });
   world.runToEnd();
-  return { ...buildReport(world), samples };
+  const r = buildReport(world);
+  if (!r.samples) throw new Error(`${example}: the report has no samples`);
+  return { ...r, samples: r.samples };
 }
 
 /** The flags this machine needs (a closed network: no background connections). */
