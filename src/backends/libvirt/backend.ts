@@ -17,7 +17,7 @@ import type {
   SetTargetOptions,
 } from "../backend.js";
 import { AgentReader } from "../shared/agent.js";
-import { EventLog } from "../shared/event_log.js";
+import { EventLog, type EventsSince } from "../../model/event_log.js";
 import {
   type BalloonStats,
   answeredSince,
@@ -75,7 +75,7 @@ export class LibvirtBackend implements Backend {
   readonly virsh: Virsh;
   private doms = new Map<string, Dom>();
   private readonly t0 = Date.now();
-  private readonly log = new EventLog(this.t0);
+  private readonly log = new EventLog(() => (Date.now() - this.t0) / 1000);
   private readonly watch = new StallWatch(this.log);
   private scanning: Promise<void> | null = null;
   private scannedAtMs = 0;
@@ -317,7 +317,7 @@ export class LibvirtBackend implements Backend {
     return { ok: true, message };
   }
 
-  events(since: number) {
+  events(since: number): EventsSince {
     return this.log.since(since);
   }
 

@@ -21,7 +21,7 @@ import type {
   SetTargetOptions,
 } from "../backend.js";
 import { AgentReader } from "../shared/agent.js";
-import { EventLog } from "../shared/event_log.js";
+import { EventLog, type EventsSince } from "../../model/event_log.js";
 import {
   type BalloonStats,
   answeredSince,
@@ -84,7 +84,7 @@ export class QemuBackend implements Backend {
   readonly kind = "qemu";
   private vms: Vm[] = [];
   private readonly t0 = Date.now();
-  private readonly log = new EventLog(this.t0);
+  private readonly log = new EventLog(() => (Date.now() - this.t0) / 1000);
   private readonly watch = new StallWatch(this.log);
 
   constructor(
@@ -314,7 +314,7 @@ export class QemuBackend implements Backend {
     return { ok: true, message };
   }
 
-  events(since: number) {
+  events(since: number): EventsSince {
     return this.log.since(since);
   }
 
