@@ -16,6 +16,7 @@
 import type { Backend, BackendDomain, BackendResult } from "../backends/backend.js";
 import { SimBackend, settingsFor } from "../backends/sim/backend.js";
 import { EVENT_LOG_CAPACITY } from "../model/event_log.js";
+import { findDomain, noSuchDomain } from "../model/domain.js";
 import { computeFloor } from "../model/floor.js";
 import type { Observation } from "../model/observation.js";
 import { type GuestSettings, SettingsError, validateSettings } from "../model/settings.js";
@@ -570,9 +571,14 @@ export class Daemon {
     return done;
   }
 
-  private async find(name: string): Promise<BackendDomain> {
-    const d = (await this.backend.domains()).find((x) => x.name === name);
-    if (!d) throw new DaemonError(404, "no-such-domain", `no domain named "${name}"`);
+  /**
+   * The domain an operator names, by name or id (findDomain: the name first); 404 naming
+   * what was given when there is none. Everything after works on its name: pins,
+   * settings and history are stored by name, never by an id that changes on restart.
+   */
+  async find(ref: string): Promise<BackendDomain> {
+    const d = findDomain(await this.backend.domains(), ref);
+    if (!d) throw new DaemonError(404, "no-such-domain", noSuchDomain(ref));
     return d;
   }
 
@@ -581,13 +587,18 @@ export class Daemon {
    * the backend what would change and stores nothing.
    */
   async setTarget(
-    name: string,
+    ref: string,
     bytes: number,
     force: boolean,
     dryRun: boolean,
-  ): Promise<BackendResult> {
-    const d = await this.find(name);
-    if (dryRun) return this.backend.setTarget(name, bytes, { force, dryRun: true });
+  ): Promise<BackendResult & { domain: string }> {
+    const d = await this.find(ref);
+    const name = d.name;
+    if (dryRun)
+      return {
+        ...(await this.backend.setTarget(name, bytes, { force, dryRun: true })),
+        domain: name,
+      };
     const r = await applyTarget(this.backend, this.journal, {
       name,
       fromBytes: d.targetBytes,
@@ -601,15 +612,23 @@ export class Daemon {
     this.pinRefused.delete(name);
     this.drainEvents();
     if (r.ok) this.opts.log(`${r.message}; ${this.pinNote(name, bytes)}`);
-    return r.ok ? { ...r, message: `${r.message}; ${this.pinNote(name, bytes)}` } : r;
+    return r.ok
+      ? { ...r, domain: name, message: `${r.message}; ${this.pinNote(name, bytes)}` }
+      : { ...r, domain: name };
   }
 
   /** `ballast set NAME auto`: the policy manages the guest again. */
-  async clearPin(name: string): Promise<{ ok: true; message: string }> {
+  async clearPin(ref: string): Promise<{ ok: true; domain: string; message: string }> {
+    // A pin outlives its domain's absence (a VM being restarted): a name with a pin is
+    // taken as it is; otherwise the name or id is resolved among the running domains.
+    const name = this.store.getTarget(ref)?.pinned ? ref : (await this.find(ref)).name;
     const t = this.store.getTarget(name);
     if (!t?.pinned) {
-      await this.find(name);
-      return { ok: true, message: `${name}: not pinned; policy ${this.policyName} manages it` };
+      return {
+        ok: true,
+        domain: name,
+        message: `${name}: not pinned; policy ${this.policyName} manages it`,
+      };
     }
     const message = `${name}: pin at ${formatSize(t.targetBytes)} cleared; policy ${this.policyName} manages it again`;
     this.store.tx(() => {
@@ -625,22 +644,26 @@ export class Daemon {
     });
     this.pinRefused.delete(name);
     this.opts.log(message);
-    return { ok: true, message };
+    return { ok: true, domain: name, message };
   }
 
   /** mem-max: stored first, put back if the backend refuses. */
-  async setMax(name: string, bytes: number): Promise<BackendResult> {
-    await this.find(name);
+  async setMax(ref: string, bytes: number): Promise<BackendResult & { domain: string }> {
+    const name = (await this.find(ref)).name;
     const prev = this.store.getMax(name);
     this.store.putMax(name, bytes);
     const r = await this.backend.setMax(name, bytes);
     if (!r.ok) this.store.putMax(name, prev);
     this.drainEvents();
-    return r;
+    return { ...r, domain: name };
   }
 
-  async setSettings(name: string, patch: Partial<GuestSettings>): Promise<GuestSettings> {
-    const d = await this.find(name);
+  async setSettings(
+    ref: string,
+    patch: Partial<GuestSettings>,
+  ): Promise<GuestSettings & { domain: string }> {
+    const d = await this.find(ref);
+    const name = d.name;
     const next = { ...this.settings(d), ...patch };
     try {
       validateSettings(next, d.maxmemBytes);
@@ -662,7 +685,7 @@ export class Daemon {
       },
     ]);
     this.opts.log(msg);
-    return next;
+    return { ...next, domain: name };
   }
 
   /** Switch policy: stored first, so a failing store leaves the old policy running. */
