@@ -60,7 +60,7 @@ export const BENCH_POLICIES = verb({
     json: {
       type: "boolean",
       default: false,
-      help: "print the report as JSON, schema ballast.bench.policies/v1 (README)",
+      help: "print the report as JSON, schema ballast.bench.policies/v1 (README: The policy benchmark)",
     },
     html: { type: "string", arg: "OUT", help: "also write the report as an HTML page with charts" },
   },

@@ -24,7 +24,7 @@ export const SIM_RUN = verb({
     json: {
       type: "boolean",
       default: false,
-      help: "print the report as JSON, schema ballast.sim.report/v1 (README, Report)",
+      help: "print the report as JSON, schema ballast.sim.report/v1 (README: Report)",
     },
     samples: {
       type: "string",
