@@ -4,6 +4,11 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { formatBench } from "../src/cli/bench.js";
+import { VERBS } from "../src/cli/main.js";
+import { domainsTable } from "../src/cli/top.js";
+import type { BenchRow } from "../src/daemon/policy_bench.js";
+import { GiB, MiB } from "../src/units/index.js";
 import { repoPath, tempDir } from "./helpers.js";
 
 function ballast(...args: string[]) {
@@ -22,7 +27,10 @@ describe("ballast sim run", () => {
   it("prints an xl list-style table and the events", () => {
     const r = ballast("sim", "run", repoPath("examples/balloon-up.yaml"));
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^Name\s+ID\s+Mem\(MiB\)/m);
+    assert.match(
+      r.stdout,
+      /^Name\s+ID\s+Mem\(MiB\)\s+Target\(MiB\)\s+MaxMem\(MiB\)\s+Balloon\(MiB\)\s+State\s+PSI some\/full\(%\)\s+OOM$/m,
+    );
     assert.match(r.stdout, /^web\s+0\s+3072\s+3072\s+4096/m);
     assert.match(r.stdout, /balloon-reached-target/);
   });
@@ -263,6 +271,171 @@ describe("ballast check", () => {
     assert.match(r2.stderr, /memory must be a whole number of MiB/);
     assert.equal(ballast("check", "--memory", "1GiB", "--maxmem", "512MiB").code, 2);
     assert.equal(ballast("check", "--memory", "1GiB", "--arch", "sparc").code, 2);
+  });
+});
+
+/** Verbs that talk to a running daemon: they take --state and --connect. */
+const DAEMON_CLIENTS = ["list", "top", "mem-set", "mem-max", "set", "policy", "reserve"];
+
+describe("CLI conventions", () => {
+  it("--version and -V print the version in package.json", () => {
+    const pkg = JSON.parse(readFileSync(repoPath("package.json"), "utf8"));
+    for (const flag of ["--version", "-V"]) {
+      const r = ballast(flag);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `ballast ${pkg.version}\n`);
+    }
+    const j = ballast("--version", "--json");
+    assert.deepEqual(JSON.parse(j.stdout), { name: "ballast", version: pkg.version });
+    assert.equal(ballast("--version", "--bogus").code, 2);
+  });
+
+  it("ballast --help lists every verb; ballast alone is a usage error with the help on stderr", () => {
+    const r = ballast("--help");
+    assert.equal(r.code, 0);
+    assert.equal(r.stderr, "");
+    for (const v of VERBS) assert.match(r.stdout, new RegExp(`^  ${v.name}\\s`, "m"), v.name);
+    assert.match(r.stdout, /--state DIR/);
+    assert.match(r.stdout, /--connect ADDR/);
+    const bare = ballast();
+    assert.equal(bare.code, 2);
+    assert.equal(bare.stdout, "");
+    assert.match(bare.stderr, /^usage: ballast VERB/m);
+  });
+
+  it("ballast VERB --help and -h: exit 0, usage on stdout, every option listed", () => {
+    assert.ok(VERBS.length >= 11);
+    for (const v of VERBS) {
+      for (const flag of ["--help", "-h"]) {
+        const r = ballast(...v.name.split(" "), flag);
+        assert.equal(r.code, 0, `${v.name} ${flag}: ${r.stderr}`);
+        assert.equal(r.stderr, "", v.name);
+        assert.ok(r.stdout.startsWith(`usage: ballast ${v.name}`), `${v.name}: ${r.stdout}`);
+        for (const [name, o] of Object.entries(v.options)) {
+          if (o.hidden) continue;
+          assert.match(
+            r.stdout,
+            new RegExp(`^  (-\\w, )?--${name}\\b`, "m"),
+            `${v.name} --${name}`,
+          );
+        }
+        assert.match(r.stdout, /-h, --help/);
+      }
+    }
+    for (const name of DAEMON_CLIENTS) {
+      const r = ballast(name, "--help");
+      assert.match(r.stdout, /^  --state DIR /m, name);
+      assert.match(r.stdout, /^  --connect ADDR /m, name);
+    }
+    assert.match(ballast("daemon", "--help").stdout, /^  --state DIR /m);
+    // --help wins over whatever else is on the line, even what would be bad input.
+    assert.equal(ballast("mem-set", "web", "512", "--help").code, 0);
+    assert.equal(ballast("sim", "--help").code, 0);
+    const h = ballast("help", "reserve");
+    assert.equal(h.code, 0);
+    assert.match(h.stdout, /^usage: ballast reserve SIZE/);
+    assert.equal(ballast("help", "frobnicate").code, 2);
+  });
+
+  it("every verb takes --json, and says in its help what the document holds", () => {
+    for (const v of VERBS) {
+      assert.ok("json" in v.options, `${v.name} has --json`);
+      assert.match(ballast(...v.name.split(" "), "--help").stdout, /^  --json /m, v.name);
+    }
+    const c = ballast("check", "--memory", "512MiB", "--maxmem", "4GiB", "--json");
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(JSON.parse(c.stdout).boots, true);
+  });
+
+  it("an unknown option names the verb's --help", () => {
+    const r = ballast("list", "--frobnicate");
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Unknown option '--frobnicate'.*ballast list --help/);
+  });
+});
+
+describe("every size column says its unit", () => {
+  it("list and top: MiB in the header of every size column", () => {
+    const d = {
+      name: "web",
+      id: 0,
+      state: "running",
+      memory_bytes: 4 * GiB,
+      maxmem_bytes: 6 * GiB,
+      target_bytes: 3 * GiB,
+      actual_bytes: 3 * GiB,
+      floor_bytes: GiB,
+      working_set_bytes: 512 * MiB,
+      psi_some_avg10: 1.5,
+      psi_full_avg10: 0,
+      rss_bytes: 2 * GiB,
+      stalled: false,
+      settings: { min_bytes: GiB, max_bytes: 6 * GiB, weight: 100, buffer_pct: 20 },
+      pin_bytes: 3 * GiB,
+    };
+    const [head, row] = domainsTable({ policy: "none", t_s: 0, domains: [d] }, true).split("\n");
+    assert.deepEqual(head!.split(/\s{2,}/), [
+      "Name",
+      "ID",
+      "Mem(MiB)",
+      "Target(MiB)",
+      "Floor(MiB)",
+      "Min(MiB)",
+      "Max(MiB)",
+      "Weight",
+      "PSI some(%)",
+      "full(%)",
+      "State",
+      "Pin(MiB)",
+      "RSS(MiB)",
+      "Balloon",
+    ]);
+    assert.deepEqual(row!.trim().split(/\s+/), [
+      "web",
+      "0",
+      "3072",
+      "3072",
+      "1024",
+      "1024",
+      "6144",
+      "100",
+      "1.50",
+      "0.00",
+      "running",
+      "3072",
+      "2048",
+      "-",
+    ]);
+  });
+
+  it("bench policies: mean host free in MiB, like every other table", () => {
+    const row: BenchRow = {
+      policy: "ballast",
+      scenario: "s",
+      hypervisor: "xen",
+      oom_kills: 0,
+      oom_kills_host_had_room: 0,
+      stall_s: 0,
+      major_faults: 0,
+      mean_host_free_bytes: 1536 * MiB,
+      admitted_vms: 1,
+      boot_failures: 0,
+      crashes: 0,
+      density_vms: 3,
+      reaction_p50_s: null,
+      reaction_p99_s: null,
+    };
+    const text = formatBench({
+      schema: "ballast.bench.policies/v1",
+      rows: [row],
+      totals: [{ ...row, scenario: "all" }],
+    });
+    const lines = text.split("\n");
+    const head = lines.find((l) => l.startsWith("scenario"))!;
+    assert.match(head, /\bmean_host_free\(MiB\)/);
+    const col = head.split(/\s{2,}/).indexOf("mean_host_free(MiB)");
+    const cells = lines[lines.indexOf(head) + 1]!.split(/\s{2,}/);
+    assert.equal(cells[col], "1536");
   });
 });
 

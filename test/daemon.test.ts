@@ -11,7 +11,7 @@ import { ClientError, call, type Endpoint } from "../src/cli/client.js";
 import { createApi, parseListen } from "../src/daemon/api.js";
 import { Daemon } from "../src/daemon/daemon.js";
 import { StateError, Store } from "../src/daemon/store.js";
-import { GiB } from "../src/units/index.js";
+import { GiB, MiB } from "../src/units/index.js";
 import { repoPath, tempDir } from "./helpers.js";
 
 const HOST = repoPath("test/fixtures/daemon-host.yaml");
@@ -481,10 +481,14 @@ describe("listen addresses", () => {
   });
 });
 
+/** A daemon log line: ISO-8601 UTC wall time with milliseconds, a level, the message. */
+const LOG_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (info |warn |error) \S/;
+
 describe("the CLI against a live daemon", () => {
   const dir = tempDir("ballast-cli-");
   const sock = join(dir, "api.sock");
   let child: ChildProcess;
+  let daemonOut = "";
   const bin = repoPath("bin/ballast");
   const ballast = (...args: string[]) => {
     const r = spawnSync(process.execPath, [bin, ...args, "--state", dir], { encoding: "utf8" });
@@ -511,6 +515,7 @@ describe("the CLI against a live daemon", () => {
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
+    child.stdout!.on("data", (c) => (daemonOut += c));
     for (let i = 0; i < 100 && !existsSync(join(dir, "daemon.json")); i++)
       await new Promise((r) => setTimeout(r, 50));
     assert.ok(existsSync(join(dir, "daemon.json")), "daemon did not start");
@@ -522,7 +527,7 @@ describe("the CLI against a live daemon", () => {
   it("list shows the domains with target, floor and pressure", () => {
     const r = ballast("list");
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /^Name\s+ID\s+Mem\(MiB\)\s+Target\s+Floor/m);
+    assert.match(r.out, /^Name\s+ID\s+Mem\(MiB\)\s+Target\(MiB\)\s+Floor\(MiB\)/m);
     assert.match(r.out, /^web\s+0\s+4096\s+4096\s+\d+/m);
   });
   it("mem-set says what will change, refuses below the floor with exit 1, and works with --force", () => {
@@ -582,6 +587,85 @@ describe("the CLI against a live daemon", () => {
     assert.match(a.out, /db: pin at 3 GiB cleared/);
     assert.match(ballast("list").out, /^db\s.*running\s+-$/m);
   });
+  it("--json on every verb: one document on stdout, with the keys its help names", () => {
+    const parse = (...args: string[]) => {
+      const r = ballast(...args, "--json");
+      assert.equal(r.code, 0, `${args.join(" ")}: ${r.err}`);
+      return JSON.parse(r.out);
+    };
+    const dry = parse("mem-set", "1", "3GiB", "--dry-run");
+    assert.deepEqual(Object.keys(dry).sort(), [
+      "domain",
+      "dry_run",
+      "force",
+      "message",
+      "pinned",
+      "target_bytes",
+    ]);
+    assert.equal(dry.domain, "db", "id 1 is db");
+    assert.equal(dry.dry_run, true);
+    assert.equal(dry.pinned, false);
+    assert.match(dry.message, /dry run: nothing changed/);
+    const set = parse("mem-set", "db", "3GiB");
+    assert.equal(set.pinned, true);
+    assert.equal(set.target_bytes, 3 * GiB);
+    assert.match(set.message, /pinned at 3 GiB/);
+    assert.deepEqual(parse("set", "1", "auto"), {
+      domain: "db",
+      pinned: false,
+      message: "db: pin at 3 GiB cleared; policy mom manages it again",
+    });
+    const max = parse("mem-max", "web", "6GiB");
+    assert.equal(max.domain, "web");
+    assert.equal(max.maxmem_bytes, 6 * GiB);
+    const st = parse("set", "web", "weight=250");
+    assert.equal(st.domain, "web");
+    assert.equal(st.settings.weight, 250);
+    assert.deepEqual(Object.keys(st.settings).sort(), [
+      "buffer_pct",
+      "max_bytes",
+      "min_bytes",
+      "weight",
+    ]);
+    const pol = parse("policy");
+    assert.equal(pol.policy, "mom");
+    assert.ok(pol.available.some((p: { name: string }) => p.name === "squeezed"));
+    assert.equal(parse("policy", "none").policy, "none");
+    const res = parse("reserve", "256MiB");
+    assert.match(res.id, /^r\d+$/);
+    assert.equal(res.bytes, 256 * MiB);
+    assert.deepEqual(parse("reserve", "--release", res.id), { released: res.id });
+    const top = parse("top");
+    assert.deepEqual(Object.keys(top).sort(), ["domains", "events", "host", "policy", "t_s"]);
+    assert.deepEqual(Object.keys(top.host).sort(), [
+      "free_bytes",
+      "hypervisor_reserve_bytes",
+      "reserved_bytes",
+      "total_bytes",
+    ]);
+    assert.equal(top.host.total_bytes, 16 * GiB);
+    assert.ok(top.events.length > 0 && top.events.length <= 10);
+    assert.ok(top.domains.some((d: { name: string }) => d.name === "web"));
+    // A refusal is still an error: its text on stderr, exit 1, and nothing on stdout.
+    const no = ballast("mem-set", "web", "256MiB", "--json");
+    assert.equal(no.code, 1);
+    assert.equal(no.out, "");
+    assert.match(no.err, /refused, below the floor/);
+    const gone = ballast("mem-set", "9", "1GiB", "--json");
+    assert.equal(gone.code, 1);
+    assert.equal(gone.out, "");
+    assert.match(gone.err, /no domain named "9" and none with id 9/);
+  });
+  it("--connect finds the daemon without daemon.json", () => {
+    const other = tempDir("ballast-cli-connect-");
+    const r = spawnSync(
+      process.execPath,
+      [bin, "list", "--json", "--state", other, "--connect", `unix:${sock}`],
+      { encoding: "utf8" },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(JSON.parse(r.stdout).domains.length > 0);
+  });
   it("`ballast policy | head -0` exits quietly, without an EPIPE stack", () => {
     const r = spawnSync(
       "/bin/sh",
@@ -595,9 +679,66 @@ describe("the CLI against a live daemon", () => {
     child.kill("SIGTERM");
     assert.equal(await exited, 0);
     assert.ok(!existsSync(join(dir, "daemon.json")));
+    // Every log line has its wall-clock time and a level, the first and the last included.
+    const lines = daemonOut.trimEnd().split("\n");
+    assert.ok(lines.length >= 3, daemonOut);
+    for (const l of lines) assert.match(l, LOG_LINE);
+    assert.match(lines[0]!, / info  ballast daemon: sim backend, .*history kept 30d$/);
+    assert.match(lines.at(-1)!, / info  ballast daemon: stopped$/);
+    assert.ok(lines.some((l) => / info  policy -> mom/.test(l)));
     const r = ballast("list");
     assert.equal(r.code, 1);
     assert.match(r.err, /no daemon found/);
+  });
+});
+
+describe("ballast daemon's log and flags", () => {
+  const bin = repoPath("bin/ballast");
+  it("--json logs one JSON object a line: {time, level, message}", async () => {
+    const dir = tempDir();
+    const child = spawn(
+      process.execPath,
+      [bin, "daemon", "--backend", `sim:${HOST}`, "--state", dir, "--listen", "127.0.0.1:0"].concat(
+        ["--policy", "ballast", "--speed", "50", "--json"],
+      ),
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    child.stdout!.on("data", (c) => (out += c));
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    for (let i = 0; i < 200 && !existsSync(join(dir, "daemon.json")); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill("SIGTERM");
+    assert.equal(await exited, 0);
+    const lines = out.trimEnd().split("\n");
+    assert.ok(lines.length >= 2, out);
+    for (const l of lines) {
+      const o = JSON.parse(l);
+      assert.deepEqual(Object.keys(o), ["time", "level", "message"]);
+      assert.match(o.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      assert.ok(Math.abs(Date.parse(o.time) - Date.now()) < 120_000, "wall-clock time");
+      assert.ok(["info", "warn", "error"].includes(o.level));
+    }
+    assert.match(JSON.parse(lines.at(-1)!).message, /^ballast daemon: stopped$/);
+  });
+  it("refuses --json with --top, a bad --retention, and arguments (exit 2, nothing started)", () => {
+    for (const args of [
+      ["--json", "--top"],
+      ["--retention", "5m"],
+      ["--retention", "30"],
+      ["now"],
+    ]) {
+      const dir = tempDir();
+      const r = spawnSync(
+        process.execPath,
+        [bin, "daemon", "--backend", `sim:${HOST}`, "--state", dir, ...args],
+        { encoding: "utf8", timeout: 30_000 },
+      );
+      assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stdout, "");
+      assert.ok(!existsSync(join(dir, "daemon.json")));
+    }
   });
 });
 

@@ -142,7 +142,7 @@ class FakeBackend implements Backend {
     return { ok: true, message: "ok" };
   }
   events() {
-    return { events: [], next: 0 };
+    return { events: [], next: 0, missed: 0 };
   }
   async close() {}
 }

@@ -279,6 +279,33 @@ describe("QEMU backend against fake QEMUs", () => {
     await b.close();
   });
 
+  it("names a VM by its name or its id (its place in the list), as xl takes ids", async () => {
+    const alpha = await new FakeQemu({ kind: "ideal", stats: STOCK }).listen();
+    const beta = await new FakeQemu({ kind: "ideal", stats: STOCK }).listen();
+    fakes.push(alpha, beta);
+    const b = new QemuBackend(dir, [
+      { name: "alpha", qmp: alpha.path, agent: null, qga: null },
+      { name: "beta", qmp: beta.path, agent: null, qga: null },
+    ]);
+    assert.deepEqual(
+      (await b.domains()).map((d) => [d.name, d.id]),
+      [
+        ["alpha", 0],
+        ["beta", 1],
+      ],
+    );
+    const r = await b.setTarget("1", 384 * MiB);
+    assert.ok(r.ok, r.message);
+    assert.match(r.message, /^beta: 512 MiB -> 384 MiB/);
+    assert.equal(beta.target, 384 * MiB);
+    assert.equal(alpha.target, 512 * MiB);
+    assert.ok(await b.stats("1"));
+    const none = await b.setMax("5", 1024 * MiB);
+    assert.equal(none.code, "no-such-domain");
+    assert.equal(none.message, 'no VM named "5" and none with id 5');
+    await b.close();
+  });
+
   it("qemu-ga over its socket gives /proc: PSI and the working set", async () => {
     const files: Record<string, string> = {
       "/proc/meminfo":

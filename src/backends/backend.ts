@@ -5,7 +5,7 @@
  */
 import type { DomainInfo } from "../model/domain.js";
 import type { Observation } from "../model/observation.js";
-import type { SimEvent } from "../model/events.js";
+import type { EventsSince } from "../model/event_log.js";
 import type { GuestSettings } from "../model/settings.js";
 import type { GuestStats } from "../model/stats.js";
 
@@ -78,7 +78,10 @@ export interface Backend {
   stats(name: string): Promise<GuestStats | null>;
   setTarget(name: string, bytes: number, opts?: SetTargetOptions): Promise<BackendResult>;
   setMax(name: string, bytes: number): Promise<BackendResult>;
-  /** Events after index `since`; `next` is the index to ask from next time. */
-  events(since: number): { events: SimEvent[]; next: number };
+  /**
+   * Events from index `since` on; `next` is the index to ask from next time. The log is a
+   * ring (src/model/event_log.ts): `missed` counts events dropped before they were read.
+   */
+  events(since: number): EventsSince;
   close(): Promise<void>;
 }

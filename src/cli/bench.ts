@@ -1,7 +1,6 @@
 /** `ballast bench policies [--scenarios DIR] [--policies a,b] [--hypervisor xen|kvm|both] [--no-density] [--json] [--html OUT]`. */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import {
   type BenchReport,
   type BenchRow,
@@ -11,11 +10,11 @@ import {
 } from "../daemon/policy_bench.js";
 import { PolicySpecError, parsePolicy, POLICY_NAMES } from "../policy/index.js";
 import { type HypervisorKind, ScenarioError, withHypervisor } from "../sim/scenario.js";
-import { formatSize } from "../units/index.js";
 import { EXIT_OK, UsageError } from "./errors.js";
 import { checkHtmlOut, writeHtmlOut } from "./html_out.js";
 import { startProgress } from "./progress.js";
-import { table } from "./table.js";
+import { mib, table } from "./table.js";
+import { parseVerb, verb } from "./usage.js";
 
 const SHIPPED_SCENARIOS = fileURLToPath(new URL("../../../bench/scenarios", import.meta.url));
 
@@ -25,8 +24,53 @@ const HYPERVISORS: Record<string, HypervisorKind[]> = {
   both: ["xen", "kvm"],
 };
 
-const USAGE =
-  "usage: ballast bench policies [--scenarios DIR] [--policies LIST] [--hypervisor xen|kvm|both] [--no-density] [--json] [--html OUT]";
+export const BENCH_POLICIES = verb({
+  name: "bench policies",
+  brief: "every policy on every scenario, same seed, same simulator",
+  summary:
+    "Every policy on every scenario, same seed, same simulator: OOM kills, stalls, faults, " +
+    "density, reaction times, per host kind.",
+  usage: [
+    "bench policies [--scenarios DIR] [--policies LIST] [--hypervisor xen|kvm|both] [--no-density] [--json] [--html OUT]",
+  ],
+  options: {
+    // The shipped scenarios, found next to the package: the bench runs from anywhere.
+    scenarios: {
+      type: "string",
+      default: SHIPPED_SCENARIOS,
+      arg: "DIR",
+      help: "a directory of scenario .yaml files (default: bench/scenarios)",
+    },
+    policies: {
+      type: "string",
+      arg: "LIST",
+      help: "comma-separated policy specs, e.g. ballast,squeezed:free-target=9MiB (default: all)",
+    },
+    "no-density": {
+      type: "boolean",
+      default: false,
+      help: "skip the density search (how many VMs each policy fits)",
+    },
+    hypervisor: {
+      type: "string",
+      default: "both",
+      arg: "KIND",
+      help: "run each scenario on xen, kvm or both (default both)",
+    },
+    json: {
+      type: "boolean",
+      default: false,
+      help: "print the report as JSON, schema ballast.bench.policies/v1 (README: The policy benchmark)",
+    },
+    html: { type: "string", arg: "OUT", help: "also write the report as an HTML page with charts" },
+  },
+  notes: [
+    "Table: + marks a column where higher is better, - where lower is; mean host free memory " +
+      "is in MiB. On a terminal, progress goes to stderr.",
+  ],
+});
+
+const USAGE = `usage: ballast ${BENCH_POLICIES.usage[0]}`;
 
 /** Columns of the text table: header, which way is better, and the cell. */
 const COLUMNS: Array<[string, "higher" | "lower" | null, (x: BenchRow | BenchTotal) => string]> = [
@@ -48,7 +92,7 @@ const COLUMNS: Array<[string, "higher" | "lower" | null, (x: BenchRow | BenchTot
     "lower",
     (x) => (x.reaction_p99_s === null ? "-" : x.reaction_p99_s.toFixed(2)),
   ],
-  ["mean_host_free", null, (x) => formatSize(x.mean_host_free_bytes)],
+  ["mean_host_free(MiB)", null, (x) => mib(x.mean_host_free_bytes)],
   ["admitted_vms", "higher", (x) => String(x.admitted_vms)],
   ["boot_failures", "lower", (x) => String(x.boot_failures)],
   ["crashes", "lower", (x) => String(x.crashes)],
@@ -75,20 +119,13 @@ export function formatBench(r: BenchReport): string {
 }
 
 export async function benchCommand(args: string[], out: (s: string) => void): Promise<number> {
-  if (args[0] !== "policies") throw new UsageError(USAGE);
-  const { values } = parseArgs({
-    args: args.slice(1),
-    options: {
-      // The shipped scenarios, found next to the package: the bench runs from anywhere.
-      scenarios: { type: "string", default: SHIPPED_SCENARIOS },
-      policies: { type: "string" },
-      "no-density": { type: "boolean", default: false },
-      hypervisor: { type: "string", default: "both" },
-      json: { type: "boolean", default: false },
-      html: { type: "string" },
-    },
-    strict: true,
-  });
+  if (args[0] !== "policies")
+    throw new UsageError(
+      `${args[0] === undefined ? "bench needs a subcommand" : `bench has no subcommand "${args[0]}"`}\n${USAGE}`,
+    );
+  const { values, positionals } = parseVerb(BENCH_POLICIES, args.slice(1));
+  if (positionals.length > 0)
+    throw new UsageError(`bench policies takes no arguments (got "${positionals[0]}")\n${USAGE}`);
   if (!existsSync(values.scenarios))
     throw new UsageError(`--scenarios: no directory ${values.scenarios}`);
   const names = values.policies ? values.policies.split(",").map((s) => s.trim()) : POLICY_NAMES;

@@ -6,7 +6,6 @@
  *   ballast check FILE.cfg        (an xl domain config: memory/maxmem in MiB)
  */
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import type { Arch } from "../model/domain.js";
 import { bootGuest } from "../sim/guest/boot.js";
 import { memMapPages } from "../sim/guest/mem_map.js";
@@ -15,10 +14,49 @@ import { defaultGuestE820, guestE820AroundHole } from "../sim/guest/e820.js";
 import { parseXlConfig, XlConfigError } from "../sim/host/xlcfg.js";
 import { formatSize, PAGE_SIZE, parseSize, UnitError } from "../units/index.js";
 import { EXIT_FAILED, EXIT_OK, UsageError } from "./errors.js";
+import { parseVerb, verb } from "./usage.js";
 
-const USAGE =
-  "usage: ballast check --memory SIZE --maxmem SIZE [--arch x86_64|i686] [--cmdline TEXT] [--pci-hole START-END] [--json]\n" +
-  "       ballast check FILE.cfg [--arch i686] [--json]";
+export const CHECK = verb({
+  name: "check",
+  brief: "would this domain boot, and what does ballooning up cost?",
+  summary:
+    "Before a guest is created: would it boot, and what does ballooning up cost (struct " +
+    "pages for maxmem, lowmem on i686)? Exit 0 when it boots, 1 when it would not, 2 on bad input.",
+  usage: [
+    "check --memory SIZE [--maxmem SIZE] [--arch x86_64|i686] [--cmdline TEXT] [--pci-hole START-END] [--json]",
+    "check FILE.cfg [--arch i686] [--cmdline TEXT] [--json]",
+  ],
+  options: {
+    memory: { type: "string", arg: "SIZE", help: "memory at boot (xl's memory=)" },
+    maxmem: {
+      type: "string",
+      arg: "SIZE",
+      help: "the most it may balloon up to (xl's maxmem=; default: memory)",
+    },
+    arch: { type: "string", arg: "ARCH", help: "x86_64 (default) or i686 (32-bit PAE)" },
+    cmdline: {
+      type: "string",
+      arg: "TEXT",
+      help: 'the guest kernel command line, e.g. "balloon.max_initial=4GiB"',
+    },
+    "pci-hole": {
+      type: "string",
+      arg: "START-END",
+      help: "lay RAM out around a PCI hole, e.g. 3GiB-4GiB (an HVM guest)",
+    },
+    json: {
+      type: "boolean",
+      default: false,
+      help:
+        "print {source, arch, memory_bytes, maxmem_bytes, boots, and when it boots " +
+        "mem_map_bytes, free_after_boot_bytes, balloon_bytes, lowmem_free_bytes (null on " +
+        "x86_64); when it does not, error: {code, message}}",
+    },
+  },
+  notes: ["FILE.cfg is an xl domain configuration: memory and maxmem in MiB, as xl reads them."],
+});
+
+const USAGE = `usage: ${CHECK.usage.map((u) => `ballast ${u}`).join("\n       ")}`;
 
 function size(flag: string, v: string | undefined): number {
   if (v === undefined) throw new UsageError(`--${flag} is required\n${USAGE}`);
@@ -31,19 +69,7 @@ function size(flag: string, v: string | undefined): number {
 }
 
 export function checkCommand(args: string[], out: (s: string) => void): number {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      memory: { type: "string" },
-      maxmem: { type: "string" },
-      arch: { type: "string" },
-      cmdline: { type: "string" },
-      "pci-hole": { type: "string" },
-      json: { type: "boolean", default: false },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseVerb(CHECK, args);
   let memory: number;
   let maxmem: number;
   let cmdline = values.cmdline ?? "";

@@ -1,18 +1,19 @@
 /**
- * `ballast daemon`: run the control loop and the API in the foreground.
+ * `ballast daemon`: run the control loop and the API in the foreground, logging each
+ * line with its wall-clock time and level (src/daemon/log.ts).
  *
  *   ballast daemon [--backend sim[:FILE]] [--policy NAME] [--interval 1s] [--speed N]
  *                  [--listen 127.0.0.1:PORT|unix:PATH] [--state DIR] [--top]
- *                  [--metrics-listen HOST:PORT]
+ *                  [--metrics-listen HOST:PORT] [--retention 30d] [--json]
  */
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { SimBackend } from "../backends/sim/backend.js";
 import { createApi, formatListen, type ListenAddr, parseListen } from "../daemon/api.js";
-import { Daemon, DaemonError } from "../daemon/daemon.js";
+import { Daemon, DaemonError, DEFAULT_RETENTION_MS } from "../daemon/daemon.js";
 import { createMetricsServer, parseMetricsListen } from "../daemon/dashboard.js";
 import { listenApi, socketIdentity } from "../daemon/listen.js";
+import { jsonLogLine, type Log, textLogLine } from "../daemon/log.js";
 import { StateError } from "../daemon/state_dir.js";
 import { Store } from "../daemon/store.js";
 import { PolicySpecError, parsePolicy } from "../policy/index.js";
@@ -22,6 +23,119 @@ import { makeBackend } from "./backend_spec.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from "./errors.js";
 import { defaultStateDir } from "./state.js";
 import { renderTop } from "./top.js";
+import { parseVerb, verb } from "./usage.js";
+
+export const DAEMON = verb({
+  name: "daemon",
+  brief: "run the daemon: policy, API, dashboard at /, metrics at /metrics",
+  summary:
+    "Run the daemon in the foreground: watch every guest through a backend, let the policy " +
+    "move memory between them, serve the API, the dashboard (/) and metrics (/metrics). " +
+    "Stops cleanly on SIGTERM or SIGINT.",
+  usage: [
+    "daemon [--backend SPEC] [--policy NAME] [--interval DURATION] [--speed N]",
+    "       [--listen 127.0.0.1:PORT|unix:PATH] [--metrics-listen HOST:PORT] [--state DIR]",
+    "       [--retention DURATION] [--top | --json]",
+  ],
+  options: {
+    backend: {
+      type: "string",
+      default: "sim",
+      arg: "SPEC",
+      help:
+        "the guests: sim (a simulated demo host, examples/daemon-demo.yaml), sim:FILE.yaml, " +
+        "qemu:DIR (QMP sockets), qemu:FILE.yaml or libvirt:URI (default sim)",
+    },
+    policy: {
+      type: "string",
+      default: "ballast",
+      arg: "NAME",
+      help:
+        "none, proxmox, mom, squeezed or ballast, with options as NAME:KEY=VALUE,... " +
+        "(default ballast; a policy stored in --state from an earlier run wins)",
+    },
+    interval: {
+      type: "string",
+      arg: "DURATION",
+      help: "time between decision rounds, at least 100ms (default: the policy's own)",
+    },
+    speed: {
+      type: "string",
+      default: "1",
+      arg: "N",
+      help: "simulator only: N simulated seconds per second, above 0, at most 1000 (default 1)",
+    },
+    listen: {
+      type: "string",
+      default: "127.0.0.1:7788",
+      arg: "ADDR",
+      help: "the API, dashboard and metrics: 127.0.0.1:PORT, [::1]:PORT or unix:PATH (loopback only)",
+    },
+    "metrics-listen": {
+      type: "string",
+      arg: "HOST:PORT",
+      help: "also serve GET /metrics alone on any address, for a Prometheus elsewhere",
+    },
+    state: {
+      type: "string",
+      arg: "DIR",
+      help:
+        "where the daemon keeps ballast.db (settings, pins, history), its token and " +
+        "daemon.json (default $BALLAST_STATE_DIR, else $XDG_STATE_HOME/ballast or " +
+        "~/.local/state/ballast); one daemon per directory",
+    },
+    retention: {
+      type: "string",
+      default: "30d",
+      arg: "DURATION",
+      help:
+        "keep history (events and decisions) this long, e.g. 30d, 90d or 720h, at least 1h " +
+        "(default 30d); older rows are deleted at start and then every hour",
+    },
+    top: {
+      type: "boolean",
+      default: false,
+      help: "draw the live table on this terminal, the latest log lines under it",
+    },
+    json: {
+      type: "boolean",
+      default: false,
+      help:
+        "log lines as JSON, one object a line: {time, level, message}. The daemon runs " +
+        "until stopped and has no result to print as one document, so --json here shapes " +
+        "its log (for journald or a log shipper); not with --top",
+    },
+  },
+  notes: [
+    "Log lines go to stdout, each with its wall-clock time (ISO-8601, UTC) and level " +
+      "(info, warn for refusals and lost events, error for a failed round), e.g. " +
+      "2026-11-23T18:40:00.123Z info  [240.0s] ballast: web: 4 GiB -> 3 GiB: ...; " +
+      "the [240.0s] is the backend's time (simulated time with the simulator). Reasons the " +
+      "daemon could not start go to stderr: exit 2 for a bad flag or a file the operator " +
+      "must fix, 1 otherwise.",
+  ],
+});
+
+const DAY_MS = 86_400_000;
+
+/** `--retention`: days (`30d`) or any duration (`720h`), from 1 hour to 100 years. */
+export function parseRetention(text: string): number {
+  const days = /^\s*(\d+(?:\.\d+)?)\s*d\s*$/i.exec(text);
+  let ms: number;
+  if (days) ms = Math.round(Number(days[1]) * DAY_MS);
+  else {
+    try {
+      ms = parseDuration(text);
+    } catch (e) {
+      throw new UsageError(
+        `--retention: ${(e as UnitError).message.replace(/write e\.g\. /, "write e.g. 30d, ")}`,
+      );
+    }
+  }
+  if (ms < 3_600_000 || ms > 36_500 * DAY_MS)
+    throw new UsageError(`--retention: from 1h to 36500d (got "${text}")`);
+  return ms;
+}
 
 /** Why the daemon did not start, and the exit code: 2 for files the operator must fix. */
 export class DaemonStartError extends Error {
@@ -42,21 +156,22 @@ function startError(e: unknown): never {
   throw e;
 }
 
+function formatRetention(ms: number): string {
+  return ms % DAY_MS === 0 ? `${ms / DAY_MS}d` : `${Math.round(ms / 3_600_000)}h`;
+}
+
 export async function daemonCommand(args: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      backend: { type: "string", default: "sim" },
-      policy: { type: "string", default: "ballast" },
-      interval: { type: "string" },
-      speed: { type: "string", default: "1" },
-      listen: { type: "string", default: "127.0.0.1:7788" },
-      "metrics-listen": { type: "string" },
-      state: { type: "string" },
-      top: { type: "boolean", default: false },
-    },
-    strict: true,
-  });
+  const { values, positionals } = parseVerb(DAEMON, args);
+  if (positionals.length > 0)
+    throw new UsageError(
+      `daemon takes no arguments (got "${positionals[0]}"); see ballast daemon --help`,
+    );
+  if (values.json && values.top)
+    throw new UsageError(
+      "--json and --top: choose one (--top draws a screen; --json logs JSON lines)",
+    );
+  const retentionMs =
+    values.retention === undefined ? DEFAULT_RETENTION_MS : parseRetention(values.retention);
   // A policy spec, NAME[:KEY=VALUE,...] (src/policy/index.ts), e.g. squeezed:free-target=9MiB.
   try {
     parsePolicy(values.policy);
@@ -121,16 +236,27 @@ export async function daemonCommand(args: string[], out: (s: string) => void): P
   }
   const showTop = values.top;
   const logLines: string[] = [];
-  const log = (line: string) => {
+  const stamp = values.json ? jsonLogLine : textLogLine;
+  const log: Log = (line, level = "info") => {
+    const text = stamp(new Date(), level, line);
     if (showTop) {
-      logLines.push(line);
+      logLines.push(text);
       if (logLines.length > 12) logLines.shift();
-    } else out(line);
+    } else out(text);
   };
   let daemon: Daemon;
   try {
-    daemon = new Daemon({ backend, store, policy: values.policy, intervalMs, speed, log });
+    daemon = new Daemon({
+      backend,
+      store,
+      policy: values.policy,
+      intervalMs,
+      speed,
+      log,
+      retentionMs,
+    });
     await daemon.restore();
+    daemon.maintain();
   } catch (e) {
     store.close();
     await backend.close();
@@ -172,10 +298,11 @@ export async function daemonCommand(args: string[], out: (s: string) => void): P
   writeFileSync(infoFile, `${JSON.stringify({ listen: where, pid: process.pid })}\n`, {
     mode: 0o644,
   });
-  out(
+  log(
     `ballast daemon: ${backend.kind} backend, policy ${daemon.policyName}, every ${daemon.intervalMs} ms` +
       `${backend instanceof SimBackend ? `, speed ${speed}x` : ""}; API on ${where}` +
-      `${metricsServer ? `, metrics also on ${values["metrics-listen"]}` : ""}; state in ${stateDir}`,
+      `${metricsServer ? `, metrics also on ${values["metrics-listen"]}` : ""}; state in ${stateDir}; ` +
+      `history kept ${formatRetention(retentionMs)}`,
   );
   daemon.start();
   let topTimer: NodeJS.Timeout | null = null;
@@ -214,6 +341,6 @@ export async function daemonCommand(args: string[], out: (s: string) => void): P
     rmSync(bound.path, { force: true });
   await backend.close();
   store.close();
-  out("ballast daemon: stopped");
+  log("ballast daemon: stopped");
   return EXIT_OK;
 }

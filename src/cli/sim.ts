@@ -3,7 +3,6 @@
  * simulated host and report (with a time series every DURATION, as a scenario's
  * `samples:`; as one self-contained HTML page with OUT).
  */
-import { parseArgs } from "node:util";
 import { buildReport, type Report } from "../sim/report.js";
 import { loadScenario, ScenarioError } from "../sim/scenario.js";
 import { World } from "../sim/world.js";
@@ -12,6 +11,37 @@ import { EXIT_OK, UsageError } from "./errors.js";
 import { checkHtmlOut, writeHtmlOut } from "./html_out.js";
 import { startProgress } from "./progress.js";
 import { mib, table } from "./table.js";
+import { parseVerb, verb } from "./usage.js";
+
+export const SIM_RUN = verb({
+  name: "sim run",
+  brief: "run a scenario on the simulated host and report (text, JSON, HTML)",
+  summary:
+    "Run a scenario (a YAML file: host, domains, workloads, timed commands) on the " +
+    "simulated host and print its report: a table of the domains and the events.",
+  usage: ["sim run FILE [--json] [--samples DURATION] [--html OUT]"],
+  options: {
+    json: {
+      type: "boolean",
+      default: false,
+      help: "print the report as JSON, schema ballast.sim.report/v1 (README: Report)",
+    },
+    samples: {
+      type: "string",
+      arg: "DURATION",
+      help: "add a time series to the report, one sample every DURATION (e.g. 1s), as the scenario's samples:",
+    },
+    html: {
+      type: "string",
+      arg: "OUT",
+      help: "also write the report as one self-contained HTML page with charts to OUT",
+    },
+  },
+  notes: [
+    "Sizes in the table are MiB; PSI some/full is a percentage. On a terminal, progress " +
+      "goes to stderr. Exit 2 for a scenario that does not read, naming the file, line and field.",
+  ],
+});
 
 export function runScenarioFile(file: string, samplesMs: number | null = null): Report {
   const scenario = loadScenario(file);
@@ -50,7 +80,17 @@ export function formatReport(r: Report): string {
   ]);
   const out = [
     table(
-      ["Name", "ID", "Mem(MiB)", "Target", "MaxMem", "Balloon", "State", "PSI some/full", "OOM"],
+      [
+        "Name",
+        "ID",
+        "Mem(MiB)",
+        "Target(MiB)",
+        "MaxMem(MiB)",
+        "Balloon(MiB)",
+        "State",
+        "PSI some/full(%)",
+        "OOM",
+      ],
       rows,
     ),
     "",
@@ -66,19 +106,12 @@ export function formatReport(r: Report): string {
 }
 
 export function simCommand(args: string[], out: (s: string) => void): number {
-  const sub = args[0];
-  const usage = "usage: ballast sim run FILE [--json] [--samples DURATION] [--html OUT]";
-  if (sub !== "run") throw new UsageError(usage);
-  const { values, positionals } = parseArgs({
-    args: args.slice(1),
-    options: {
-      json: { type: "boolean", default: false },
-      samples: { type: "string" },
-      html: { type: "string" },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
+  const usage = `usage: ballast ${SIM_RUN.usage[0]}`;
+  if (args[0] !== "run")
+    throw new UsageError(
+      `${args[0] === undefined ? "sim needs a subcommand" : `sim has no subcommand "${args[0]}"`}\n${usage}`,
+    );
+  const { values, positionals } = parseVerb(SIM_RUN, args.slice(1));
   if (positionals.length !== 1) throw new UsageError(usage);
   let samplesMs: number | null = null;
   if (values.samples !== undefined) {

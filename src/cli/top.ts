@@ -26,21 +26,22 @@ export function domainsTable(r: DomainsResponse, verbose = false): string {
     d.pin_bytes == null ? "-" : mib(d.pin_bytes),
     ...(verbose ? [d.rss_bytes == null ? "-" : mib(d.rss_bytes), d.stalled ? "stalled" : "-"] : []),
   ]);
+  // Every size column says its unit, as xl list's Mem(MiB) does; PSI is a percentage.
   const header = [
     "Name",
     "ID",
     "Mem(MiB)",
-    "Target",
-    "Floor",
-    "Min",
-    "Max",
+    "Target(MiB)",
+    "Floor(MiB)",
+    "Min(MiB)",
+    "Max(MiB)",
     "Weight",
-    "PSI some",
-    "full",
+    "PSI some(%)",
+    "full(%)",
     "State",
-    "Pin",
+    "Pin(MiB)",
   ];
-  // RSS: what the host really holds for the guest (QEMU's VmRSS), in MiB.
+  // RSS: what the host really holds for the guest (QEMU's VmRSS).
   return table(verbose ? [...header, "RSS(MiB)", "Balloon"] : header, rows);
 }
 

@@ -15,6 +15,9 @@
  *   GET    /v1/policy    PUT /v1/policy    {name}
  *   GET    /v1/reservations   POST /v1/reservations {size}   DELETE /v1/reservations/ID
  *
+ * NAME is a domain's name or its id (the name first, as src/model/domain.ts's findDomain
+ * says); replies that act on a domain carry `domain`, the name it resolved to.
+ *
  * Nothing a client sends gives 500: a bad path escape, query or body is 400, an
  * unknown path 404, a known path with the wrong method 405 (with Allow), a missing or
  * wrong token 401 (the scheme `Bearer` in any case), a body over 64 KiB 413.
@@ -23,6 +26,7 @@ import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { z } from "zod";
+import { findDomain, noSuchDomain } from "../model/domain.js";
 import { POLICIES } from "../policy/index.js";
 import { PAGE_SIZE, parseSize, type UnitError } from "../units/index.js";
 import { type Daemon, DaemonError } from "./daemon.js";
@@ -86,10 +90,17 @@ function send(res: ServerResponse, status: number, body: unknown, headers = {}):
   res.end(text);
 }
 
-/** A backend's answer: 200 when done, 409 with its code when refused. */
-function sendResult(res: ServerResponse, r: { ok: boolean; code?: string; message: string }): void {
-  if (r.ok) send(res, 200, { ok: true, message: r.message });
-  else send(res, 409, { error: r.code ?? "refused", message: r.message });
+/**
+ * A backend's answer: 200 when done, 409 with its code when refused; `domain` is the
+ * name the path's name or id resolved to.
+ */
+function sendResult(
+  res: ServerResponse,
+  r: { ok: boolean; code?: string; message: string; domain?: string },
+): void {
+  const domain = r.domain === undefined ? {} : { domain: r.domain };
+  if (r.ok) send(res, 200, { ok: true, ...domain, message: r.message });
+  else send(res, 409, { error: r.code ?? "refused", ...domain, message: r.message });
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
@@ -170,14 +181,16 @@ const ROUTES: Record<string, Record<string, Handler>> = {
   "domains/:x/history": {
     GET: async ({ daemon, res, url, name }) => {
       const limit = limitOf(url);
-      const known = (await daemon.backend.domains()).some((d) => d.name === name);
-      if (!known && !daemon.store.hasHistory(name))
+      // A running domain by name or id; else a name with history (a domain now gone).
+      const known = findDomain(await daemon.backend.domains(), name)?.name;
+      const domain = known ?? (daemon.store.hasHistory(name) ? name : null);
+      if (domain === null)
         throw new DaemonError(
           404,
           "no-such-domain",
-          `no domain named "${name}", and no history for one`,
+          `${noSuchDomain(name)}, and no history for one`,
         );
-      return send(res, 200, { domain: name, history: daemon.store.history(name, limit) });
+      return send(res, 200, { domain, history: daemon.store.history(domain, limit) });
     },
   },
   events: {
@@ -218,6 +231,7 @@ const ROUTES: Record<string, Record<string, Handler>> = {
       const s = await daemon.setSettings(name, patch);
       return send(res, 200, {
         ok: true,
+        domain: s.domain,
         settings: {
           min_bytes: s.minBytes,
           max_bytes: s.maxBytes,

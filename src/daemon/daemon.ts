@@ -15,6 +15,8 @@
  */
 import type { Backend, BackendDomain, BackendResult } from "../backends/backend.js";
 import { SimBackend, settingsFor } from "../backends/sim/backend.js";
+import { EVENT_LOG_CAPACITY } from "../model/event_log.js";
+import { findDomain, noSuchDomain } from "../model/domain.js";
 import { computeFloor } from "../model/floor.js";
 import type { Observation } from "../model/observation.js";
 import { type GuestSettings, SettingsError, validateSettings } from "../model/settings.js";
@@ -33,6 +35,7 @@ import {
   type TargetIntent,
   type TargetJournal,
 } from "./loop.js";
+import type { Log } from "./log.js";
 import { DaemonMetrics } from "./metrics.js";
 import type { Store, TargetRow } from "./store.js";
 
@@ -45,6 +48,15 @@ export const PIN_RETRY_MS = 10_000;
 /** A domain start waits at most this long for the policy to free its memory (squeezed-style). */
 export const START_WAIT_MS = 60_000;
 
+/** History older than this is deleted (`ballast daemon --retention`): 30 days. */
+export const DEFAULT_RETENTION_MS = 30 * 24 * 3_600_000;
+
+/**
+ * Old history is deleted this often, not every round: one indexed DELETE an hour keeps
+ * the table within an hour of the retention and costs a round nothing.
+ */
+export const PRUNE_EVERY_MS = 3_600_000;
+
 export interface DaemonOptions {
   backend: Backend;
   store: Store;
@@ -54,7 +66,11 @@ export interface DaemonOptions {
   intervalMs: number | null;
   /** Simulator only: virtual ms per real ms. */
   speed: number;
-  log: (line: string) => void;
+  log: Log;
+  /** History rows older than this (wall time) are deleted; default DEFAULT_RETENTION_MS. */
+  retentionMs?: number;
+  /** Wall-clock time, ms since the epoch (tests give a fake one; the store's should match). */
+  wallNow?: () => number;
 }
 
 export interface DomainView {
@@ -134,6 +150,10 @@ export class Daemon {
   private readonly pinRefused = new Map<string, { pin: number; atMs: number }>();
   /** Starts already refused for want of room (logged once). */
   private readonly refusedStarts = new Set<string>();
+  /** Wall time of the last history pruning (-Infinity: not yet). */
+  private prunedAtMs = -Infinity;
+  readonly retentionMs: number;
+  private readonly wallNow: () => number;
   readonly backend: Backend;
   readonly store: Store;
   readonly metrics = new DaemonMetrics();
@@ -142,6 +162,8 @@ export class Daemon {
   constructor(private readonly opts: DaemonOptions) {
     this.backend = opts.backend;
     this.store = opts.store;
+    this.retentionMs = opts.retentionMs ?? DEFAULT_RETENTION_MS;
+    this.wallNow = opts.wallNow ?? Date.now;
     const stored = opts.store.get("policy");
     const name = stored && getPolicy(stored) ? stored : opts.policy;
     const p = policyNamed(name);
@@ -160,6 +182,9 @@ export class Daemon {
     if (this.backend instanceof SimBackend) {
       const sim = this.backend;
       sim.world.admission = (spec, waitedMs) => this.admitStart(sim, spec, waitedMs);
+      // A simulated world keeps every event for its report; under the daemon, which
+      // copies them into its history as they come, the last EVENT_LOG_CAPACITY do.
+      sim.world.eventLog.bound(EVENT_LOG_CAPACITY);
     }
   }
 
@@ -220,6 +245,7 @@ export class Daemon {
             if (r) this.record(r);
           });
           this.drainEvents();
+          this.maintain();
         });
       }, realTick);
     } else {
@@ -257,7 +283,7 @@ export class Daemon {
     try {
       await f();
     } catch (e) {
-      this.opts.log(`error: ${(e as Error).message}`);
+      this.opts.log(`round failed: ${(e as Error).message}`, "error");
     } finally {
       this.busy = false;
     }
@@ -295,6 +321,11 @@ export class Daemon {
         this.pinRefused.delete(g.name);
       } else this.pinRefused.set(g.name, { pin, atMs: obs.nowMs });
     }
+    // Guests that are gone take their retry note with them (bounded over months of churn).
+    if (this.pinRefused.size > 0) {
+      const here = new Set(obs.guests.map((g) => g.name));
+      for (const n of this.pinRefused.keys()) if (!here.has(n)) this.pinRefused.delete(n);
+    }
     return obs;
   }
 
@@ -302,6 +333,23 @@ export class Daemon {
   async round(): Promise<void> {
     this.record(await this.ctrl.round(this.nowMs()));
     this.drainEvents();
+    this.maintain();
+  }
+
+  /**
+   * Housekeeping between rounds: at most every PRUNE_EVERY_MS of wall time, delete the
+   * history older than the retention. Returns how many rows went (0 when not due).
+   */
+  maintain(): number {
+    const now = this.wallNow();
+    if (now - this.prunedAtMs < PRUNE_EVERY_MS) return 0;
+    this.prunedAtMs = now;
+    const n = this.store.pruneHistory(now - this.retentionMs);
+    if (n > 0)
+      this.opts.log(
+        `history: ${n} row${n === 1 ? "" : "s"} older than ${Math.round(this.retentionMs / 86_400_000)} days deleted`,
+      );
+    return n;
   }
 
   /** Log and count what a round decided (the journal has stored each target already). */
@@ -310,6 +358,7 @@ export class Daemon {
     for (const d of r.applied) {
       this.opts.log(
         `[${t}s] ${r.policy}: ${decisionLine(d)}${d.ok ? "" : ` (refused: ${d.message})`}`,
+        d.ok ? "info" : "warn",
       );
     }
     this.metrics.round(r.policy, r.applied, r.durationMs / 1000);
@@ -355,10 +404,11 @@ export class Daemon {
       if (!f) return;
       const t = f.intent;
       // The backend's own mem-set event for this call says what this row says.
-      const { events } = this.backend.events(f.eventsBefore);
+      const { events, next } = this.backend.events(f.eventsBefore);
+      const first = next - events.length;
       events.forEach((e, i) => {
         if (e.domain === t.name && (e.type === "mem-set" || e.type === "mem-set-refused"))
-          this.ownEvents.add(f.eventsBefore + i);
+          this.ownEvents.add(first + i);
       });
       const { type, code, message } = this.outcome(t, r);
       this.store.tx(() => {
@@ -405,12 +455,27 @@ export class Daemon {
 
   /** Move the backend's new events into the history (less those the daemon recorded itself). */
   drainEvents(): void {
-    const from = this.eventCursor;
-    const { events, next } = this.backend.events(from);
+    const { events, next, missed } = this.backend.events(this.eventCursor);
     this.eventCursor = next;
+    const first = next - events.length;
     const rows = [];
+    if (missed > 0) {
+      // The backend's log is a ring: what fell out before it was read is gone; say so.
+      const message =
+        `${missed} backend event${missed === 1 ? "" : "s"} dropped before the daemon read ` +
+        `${missed === 1 ? "it" : "them"} (the backend keeps the last ${EVENT_LOG_CAPACITY})`;
+      rows.push({
+        t_s: this.nowMs() / 1000,
+        domain: "-",
+        kind: "event" as const,
+        type: "events-missed",
+        code: null,
+        message,
+      });
+      this.opts.log(message, "warn");
+    }
     for (let i = 0; i < events.length; i++) {
-      if (this.ownEvents.delete(from + i)) continue;
+      if (this.ownEvents.delete(first + i)) continue;
       const e = events[i]!;
       rows.push({
         t_s: e.t_s,
@@ -422,6 +487,8 @@ export class Daemon {
       });
     }
     this.store.append(rows);
+    // Marks for events read (or dropped) are done with.
+    for (const i of this.ownEvents) if (i < next) this.ownEvents.delete(i);
   }
 
   async domains(): Promise<DomainView[]> {
@@ -441,7 +508,7 @@ export class Daemon {
     const done: string[] = [];
     const note = (line: string) => {
       done.push(line);
-      this.opts.log(`restore: ${line}`);
+      this.opts.log(`restore: ${line}`, / refused: /.test(line) ? "warn" : "info");
     };
     const byName = new Map((await this.backend.domains()).map((d) => [d.name, d]));
     const running = (n: string) => byName.get(n)?.state === "running";
@@ -504,9 +571,14 @@ export class Daemon {
     return done;
   }
 
-  private async find(name: string): Promise<BackendDomain> {
-    const d = (await this.backend.domains()).find((x) => x.name === name);
-    if (!d) throw new DaemonError(404, "no-such-domain", `no domain named "${name}"`);
+  /**
+   * The domain an operator names, by name or id (findDomain: the name first); 404 naming
+   * what was given when there is none. Everything after works on its name: pins,
+   * settings and history are stored by name, never by an id that changes on restart.
+   */
+  async find(ref: string): Promise<BackendDomain> {
+    const d = findDomain(await this.backend.domains(), ref);
+    if (!d) throw new DaemonError(404, "no-such-domain", noSuchDomain(ref));
     return d;
   }
 
@@ -515,13 +587,18 @@ export class Daemon {
    * the backend what would change and stores nothing.
    */
   async setTarget(
-    name: string,
+    ref: string,
     bytes: number,
     force: boolean,
     dryRun: boolean,
-  ): Promise<BackendResult> {
-    const d = await this.find(name);
-    if (dryRun) return this.backend.setTarget(name, bytes, { force, dryRun: true });
+  ): Promise<BackendResult & { domain: string }> {
+    const d = await this.find(ref);
+    const name = d.name;
+    if (dryRun)
+      return {
+        ...(await this.backend.setTarget(name, bytes, { force, dryRun: true })),
+        domain: name,
+      };
     const r = await applyTarget(this.backend, this.journal, {
       name,
       fromBytes: d.targetBytes,
@@ -535,15 +612,23 @@ export class Daemon {
     this.pinRefused.delete(name);
     this.drainEvents();
     if (r.ok) this.opts.log(`${r.message}; ${this.pinNote(name, bytes)}`);
-    return r.ok ? { ...r, message: `${r.message}; ${this.pinNote(name, bytes)}` } : r;
+    return r.ok
+      ? { ...r, domain: name, message: `${r.message}; ${this.pinNote(name, bytes)}` }
+      : { ...r, domain: name };
   }
 
   /** `ballast set NAME auto`: the policy manages the guest again. */
-  async clearPin(name: string): Promise<{ ok: true; message: string }> {
+  async clearPin(ref: string): Promise<{ ok: true; domain: string; message: string }> {
+    // A pin outlives its domain's absence (a VM being restarted): a name with a pin is
+    // taken as it is; otherwise the name or id is resolved among the running domains.
+    const name = this.store.getTarget(ref)?.pinned ? ref : (await this.find(ref)).name;
     const t = this.store.getTarget(name);
     if (!t?.pinned) {
-      await this.find(name);
-      return { ok: true, message: `${name}: not pinned; policy ${this.policyName} manages it` };
+      return {
+        ok: true,
+        domain: name,
+        message: `${name}: not pinned; policy ${this.policyName} manages it`,
+      };
     }
     const message = `${name}: pin at ${formatSize(t.targetBytes)} cleared; policy ${this.policyName} manages it again`;
     this.store.tx(() => {
@@ -559,22 +644,26 @@ export class Daemon {
     });
     this.pinRefused.delete(name);
     this.opts.log(message);
-    return { ok: true, message };
+    return { ok: true, domain: name, message };
   }
 
   /** mem-max: stored first, put back if the backend refuses. */
-  async setMax(name: string, bytes: number): Promise<BackendResult> {
-    await this.find(name);
+  async setMax(ref: string, bytes: number): Promise<BackendResult & { domain: string }> {
+    const name = (await this.find(ref)).name;
     const prev = this.store.getMax(name);
     this.store.putMax(name, bytes);
     const r = await this.backend.setMax(name, bytes);
     if (!r.ok) this.store.putMax(name, prev);
     this.drainEvents();
-    return r;
+    return { ...r, domain: name };
   }
 
-  async setSettings(name: string, patch: Partial<GuestSettings>): Promise<GuestSettings> {
-    const d = await this.find(name);
+  async setSettings(
+    ref: string,
+    patch: Partial<GuestSettings>,
+  ): Promise<GuestSettings & { domain: string }> {
+    const d = await this.find(ref);
+    const name = d.name;
     const next = { ...this.settings(d), ...patch };
     try {
       validateSettings(next, d.maxmemBytes);
@@ -596,7 +685,7 @@ export class Daemon {
       },
     ]);
     this.opts.log(msg);
-    return next;
+    return { ...next, domain: name };
   }
 
   /** Switch policy: stored first, so a failing store leaves the old policy running. */
@@ -688,7 +777,7 @@ export class Daemon {
           code: "no-room",
           message,
         });
-        this.opts.log(message);
+        this.opts.log(message, "warn");
       }
       return true;
     }

@@ -4,6 +4,7 @@
  * (DESIGN.md), plus the floor and the working set the daemon knows. Bounded by count,
  * never by time: a daemon that runs for months holds the same number of samples.
  */
+import { Ring } from "../model/ring.js";
 import type { Snapshot } from "./snapshot.js";
 
 export interface SeriesDomain {
@@ -22,48 +23,6 @@ export interface SeriesSample {
   t_s: number;
   host: { total_bytes: number; free_bytes: number; reserved_bytes: number };
   domains: Record<string, SeriesDomain>;
-}
-
-export class Ring<T> {
-  private readonly items: Array<T | undefined>;
-  private start = 0;
-  private count = 0;
-
-  constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1)
-      throw new RangeError(`ring capacity must be a whole number above 0 (got ${capacity})`);
-    this.items = new Array<T | undefined>(capacity);
-  }
-
-  get length(): number {
-    return this.count;
-  }
-
-  push(x: T): void {
-    if (this.count < this.capacity) {
-      this.items[(this.start + this.count) % this.capacity] = x;
-      this.count++;
-    } else {
-      this.items[this.start] = x;
-      this.start = (this.start + 1) % this.capacity;
-    }
-  }
-
-  /** Oldest first. */
-  toArray(): T[] {
-    const out: T[] = [];
-    for (let i = 0; i < this.count; i++) out.push(this.items[(this.start + i) % this.capacity]!);
-    return out;
-  }
-
-  last(): T | undefined {
-    return this.count ? this.items[(this.start + this.count - 1) % this.capacity] : undefined;
-  }
-
-  replaceLast(x: T): void {
-    if (this.count === 0) this.push(x);
-    else this.items[(this.start + this.count - 1) % this.capacity] = x;
-  }
 }
 
 export function toSample(s: Snapshot): SeriesSample {

@@ -14,6 +14,9 @@
  * - Targets are written down before they are applied (see loop.ts's applyTarget), in
  *   one transaction with their history row; a crash leaves a `pending` row that the
  *   next start applies and settles.
+ * - History is kept for a retention period (the daemon's `--retention`, 30 days by
+ *   default): `pruneHistory` deletes older rows, never a `pending` one. SQLite reuses the
+ *   freed pages, so the file stops growing once it holds one period.
  */
 import { existsSync, linkSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -63,6 +66,7 @@ const SCHEMA = `
     kind TEXT NOT NULL, type TEXT NOT NULL, code TEXT, message TEXT NOT NULL
   );
   CREATE INDEX IF NOT EXISTS history_domain ON history(domain, id);
+  CREATE INDEX IF NOT EXISTS history_wall ON history(wall);
   CREATE TABLE IF NOT EXISTS targets (
     name TEXT PRIMARY KEY, target_bytes INTEGER NOT NULL,
     pinned INTEGER NOT NULL, force INTEGER NOT NULL, history_id INTEGER
@@ -78,12 +82,22 @@ function sqliteCode(e: unknown): string | null {
   return typeof c === "string" && c.startsWith("SQLITE_") ? c : null;
 }
 
+export interface StoreOptions {
+  /** Wall-clock time for the rows' `wall` column, ms since the epoch (tests give a fake one). */
+  now?: () => number;
+}
+
 export class Store {
   private db: Database.Database;
   readonly file: string;
   private closed = false;
+  private readonly now: () => number;
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    opts: StoreOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
     ensureStateDir(dir);
     this.file = join(dir, "ballast.db");
     if (!existsSync(this.file)) this.create();
@@ -333,7 +347,7 @@ export class Store {
       const id = `r${n}`;
       this.db
         .prepare("INSERT INTO reservations (id, bytes, wall) VALUES (?, ?, ?)")
-        .run(id, bytes, new Date().toISOString());
+        .run(id, bytes, new Date(this.now()).toISOString());
       return id;
     });
   }
@@ -371,8 +385,15 @@ export class Store {
           .prepare(
             "INSERT INTO history (t_s, wall, domain, kind, type, code, message) VALUES (?, ?, ?, ?, ?, ?, ?)",
           )
-          .run(r.t_s, new Date().toISOString(), r.domain, r.kind, r.type, r.code, r.message)
-          .lastInsertRowid as number,
+          .run(
+            r.t_s,
+            new Date(this.now()).toISOString(),
+            r.domain,
+            r.kind,
+            r.type,
+            r.code,
+            r.message,
+          ).lastInsertRowid as number,
     );
   }
 
@@ -419,6 +440,26 @@ export class Store {
         : this.db.prepare("SELECT * FROM history ORDER BY id DESC LIMIT ?").all(n),
     );
     return (rows as HistoryRow[]).reverse();
+  }
+
+  /**
+   * Delete history rows written before `beforeMs` (wall time), except rows still
+   * `pending` (the next start settles them). Returns how many went. `wall` is ISO-8601
+   * UTC with milliseconds, so text order is time order.
+   */
+  pruneHistory(beforeMs: number): number {
+    const before = new Date(beforeMs).toISOString();
+    return this.run(
+      () =>
+        this.db.prepare("DELETE FROM history WHERE wall < ? AND code IS NOT 'pending'").run(before)
+          .changes,
+    );
+  }
+
+  historyCount(): number {
+    return (
+      this.run(() => this.db.prepare("SELECT count(*) AS n FROM history").get()) as { n: number }
+    ).n;
   }
 
   close(): void {

@@ -35,3 +35,27 @@ export interface DomainInfo {
   targetBytes: number;
   actualBytes: number;
 }
+
+/**
+ * A domain named as an operator names it: by its name or by its id, as in xl
+ * (`xl mem-set 3 512m`). The name is tried first, so a domain literally named "3" is
+ * reached as "3" (xl itself reads an all-digit argument as an id, always: Ballast's
+ * order keeps such a domain reachable). Otherwise a whole decimal number names the domain
+ * with that id. Undefined when neither matches (see noSuchDomain for the message).
+ */
+export function findDomain<T extends { name: string; id: number }>(
+  domains: readonly T[],
+  ref: string,
+): T | undefined {
+  const byName = domains.find((d) => d.name === ref);
+  if (byName || !/^\d{1,15}$/.test(ref)) return byName;
+  const id = Number(ref);
+  return domains.find((d) => d.id === id);
+}
+
+/** Why `ref` names no domain: for a number, that it is neither a name nor an id. */
+export function noSuchDomain(ref: string, what = "domain"): string {
+  return /^\d{1,15}$/.test(ref)
+    ? `no ${what} named "${ref}" and none with id ${Number(ref)}`
+    : `no ${what} named "${ref}"`;
+}

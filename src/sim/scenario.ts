@@ -583,8 +583,17 @@ export function parseScenario(text: string, source: string, baseDir: string): Sc
   raw.events.forEach((ev, i) => {
     try {
       const command = parseCommand(ev.run);
-      if ("domain" in command && !seen.has(command.domain)) {
-        problem(["events", i, "run"], `no domain named "${command.domain}" in this scenario`);
+      // A domain by name, or by id as xl takes it: ids go 0, 1, ... in creation order
+      // (Domain-0 first), so a number below the count of domains is one; the toolstack
+      // resolves it when the event runs.
+      const ref = "domain" in command ? command.domain : null;
+      if (ref !== null && !seen.has(ref) && !(/^\d{1,15}$/.test(ref) && Number(ref) < seen.size)) {
+        problem(
+          ["events", i, "run"],
+          /^\d{1,15}$/.test(ref)
+            ? `no domain named "${ref}" and none with id ${Number(ref)} in this scenario (ids 0-${seen.size - 1})`
+            : `no domain named "${ref}" in this scenario`,
+        );
       }
       if (ev.at > raw.duration) problem(["events", i, "at"], "is after the end of the scenario");
       events.push({ atMs: ev.at, run: ev.run, command });

@@ -2,6 +2,7 @@
  * The simulated host: hypervisor, domains and virtual clock, advanced tick by tick.
  * Deterministic: the same scenario gives the same run, whatever the wall clock says.
  */
+import { EventLog } from "../model/event_log.js";
 import type { EventType, SimEvent } from "../model/events.js";
 import { formatSize, PAGE_SIZE } from "../units/index.js";
 import { defaultHostE820, ramBytes } from "./guest/e820.js";
@@ -53,7 +54,8 @@ export class World implements ToolstackHost {
   readonly tickMs: number;
   readonly seed: number;
   nowMs = 0;
-  readonly events: SimEvent[] = [];
+  /** Every event, for the report; a daemon running the world bounds it (src/model/event_log.ts). */
+  readonly eventLog = new EventLog(() => this.nowMs / 1000, Infinity);
   private nextId = 0;
   private pending: ScenarioEvent[];
   private toCreate: DomainSpec[];
@@ -145,10 +147,13 @@ export class World implements ToolstackHost {
     return dom;
   }
 
+  /** The events kept, oldest first (all of them unless a daemon bounded the log). */
+  get events(): SimEvent[] {
+    return this.eventLog.all();
+  }
+
   emit(domain: string, type: EventType, message: string, code?: string): void {
-    const ev: SimEvent = { t_s: this.nowMs / 1000, domain, type, message };
-    if (code !== undefined) ev.code = code;
-    this.events.push(ev);
+    this.eventLog.emit(domain, type, message, code);
   }
 
   remove(dom: SimDomain): void {

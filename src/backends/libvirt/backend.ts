@@ -6,7 +6,7 @@
  * statistics (stats.ts) and the stall watch (stall_watch.ts), over virsh (virsh.ts), with
  * the target rules every real backend shares (shared/targets.ts).
  */
-import type { DomainState } from "../../model/domain.js";
+import { type DomainState, findDomain, noSuchDomain } from "../../model/domain.js";
 import type { GuestStats } from "../../model/stats.js";
 import { formatSize, KiB } from "../../units/index.js";
 import type {
@@ -17,7 +17,7 @@ import type {
   SetTargetOptions,
 } from "../backend.js";
 import { AgentReader } from "../shared/agent.js";
-import { EventLog } from "../shared/event_log.js";
+import { EventLog, type EventsSince } from "../../model/event_log.js";
 import {
   type BalloonStats,
   answeredSince,
@@ -75,7 +75,7 @@ export class LibvirtBackend implements Backend {
   readonly virsh: Virsh;
   private doms = new Map<string, Dom>();
   private readonly t0 = Date.now();
-  private readonly log = new EventLog(this.t0);
+  private readonly log = new EventLog(() => (Date.now() - this.t0) / 1000);
   private readonly watch = new StallWatch(this.log);
   private scanning: Promise<void> | null = null;
   private scannedAtMs = 0;
@@ -225,9 +225,15 @@ export class LibvirtBackend implements Backend {
     return b;
   }
 
-  async stats(name: string): Promise<GuestStats | null> {
+  /** The domain a name or an id names (src/model/domain.ts's findDomain: the name first). */
+  private find(ref: string): Dom | undefined {
+    const named = [...this.doms.values()].map((d) => ({ name: d.name, id: d.xml.id, d }));
+    return findDomain(named, ref)?.d;
+  }
+
+  async stats(ref: string): Promise<GuestStats | null> {
     await this.scan().catch(() => undefined);
-    const d = this.doms.get(name);
+    const d = this.find(ref);
     if (!d) return null;
     const [balloon, proc] = await Promise.all([
       this.balloonStats(d).catch(() => null),
@@ -236,28 +242,29 @@ export class LibvirtBackend implements Backend {
     return mergeStats(balloon, proc, Date.now(), this.t0);
   }
 
-  private async reachable(name: string): Promise<Dom | BackendResult> {
+  private async reachable(ref: string): Promise<Dom | BackendResult> {
     // A change is planned from the domain as it is now: its XML is read again too.
-    const known = this.doms.get(name);
+    const known = this.find(ref);
     if (known) known.xmlStale = true;
     try {
       await this.scan(true);
     } catch (e) {
-      return { ok: false, code: "libvirt-error", message: `${name}: ${(e as Error).message}` };
+      return { ok: false, code: "libvirt-error", message: `${ref}: ${(e as Error).message}` };
     }
-    const d = this.doms.get(name);
+    const d = this.find(ref);
     if (!d)
-      return { ok: false, code: "no-such-domain", message: `no running libvirt domain "${name}"` };
+      return {
+        ok: false,
+        code: "no-such-domain",
+        message: noSuchDomain(ref, "running libvirt domain"),
+      };
     return d;
   }
 
-  async setTarget(
-    name: string,
-    bytes: number,
-    opts: SetTargetOptions = {},
-  ): Promise<BackendResult> {
-    const d = await this.reachable(name);
+  async setTarget(ref: string, bytes: number, opts: SetTargetOptions = {}): Promise<BackendResult> {
+    const d = await this.reachable(ref);
     if (!("xml" in d)) return d;
+    const name = d.name;
     const alias = d.xml.virtioMem?.alias ?? "";
     const r = await setTargetChecked({
       name,
@@ -284,9 +291,10 @@ export class LibvirtBackend implements Backend {
     return r;
   }
 
-  async setMax(name: string, bytes: number): Promise<BackendResult> {
-    const d = await this.reachable(name);
+  async setMax(ref: string, bytes: number): Promise<BackendResult> {
+    const d = await this.reachable(ref);
     if (!("xml" in d)) return d;
+    const name = d.name;
     const hard = hardMaxOf(d.layout);
     const target = d.target ?? actualOf(d.layout);
     if (bytes > hard) {
@@ -317,7 +325,7 @@ export class LibvirtBackend implements Backend {
     return { ok: true, message };
   }
 
-  events(since: number) {
+  events(since: number): EventsSince {
     return this.log.since(since);
   }
 

@@ -10,7 +10,7 @@
  *   read them: a guest that stops answering goes stale (shared/guest_stats.ts).
  * - Host truth: the QEMU process's VmRSS, found from the QMP socket.
  */
-import type { DomainState } from "../../model/domain.js";
+import { type DomainState, findDomain, noSuchDomain } from "../../model/domain.js";
 import type { GuestStats } from "../../model/stats.js";
 import { formatSize } from "../../units/index.js";
 import type {
@@ -21,7 +21,7 @@ import type {
   SetTargetOptions,
 } from "../backend.js";
 import { AgentReader } from "../shared/agent.js";
-import { EventLog } from "../shared/event_log.js";
+import { EventLog, type EventsSince } from "../../model/event_log.js";
 import {
   type BalloonStats,
   answeredSince,
@@ -84,7 +84,7 @@ export class QemuBackend implements Backend {
   readonly kind = "qemu";
   private vms: Vm[] = [];
   private readonly t0 = Date.now();
-  private readonly log = new EventLog(this.t0);
+  private readonly log = new EventLog(() => (Date.now() - this.t0) / 1000);
   private readonly watch = new StallWatch(this.log);
 
   constructor(
@@ -174,8 +174,10 @@ export class QemuBackend implements Backend {
     sampleStall(this.watch, vm.spec.name, vm.target, vm.layout);
   }
 
-  private find(name: string): Vm | null {
-    return this.vms.find((v) => v.spec.name === name) ?? null;
+  /** The VM a name or an id names (src/model/domain.ts's findDomain: the name first). */
+  private find(ref: string): Vm | null {
+    const named = this.vms.map((vm) => ({ name: vm.spec.name, id: vm.id, vm }));
+    return findDomain(named, ref)?.vm ?? null;
   }
 
   async host(): Promise<HostInfo> {
@@ -231,8 +233,8 @@ export class QemuBackend implements Backend {
     }
   }
 
-  async stats(name: string): Promise<GuestStats | null> {
-    const vm = this.find(name);
+  async stats(ref: string): Promise<GuestStats | null> {
+    const vm = this.find(ref);
     if (!vm || vm.gone) return null;
     try {
       await this.prepare(vm);
@@ -246,13 +248,10 @@ export class QemuBackend implements Backend {
     return mergeStats(balloon, proc, Date.now(), this.t0);
   }
 
-  async setTarget(
-    name: string,
-    bytes: number,
-    opts: SetTargetOptions = {},
-  ): Promise<BackendResult> {
-    const vm = await this.reachable(name);
+  async setTarget(ref: string, bytes: number, opts: SetTargetOptions = {}): Promise<BackendResult> {
+    const vm = await this.reachable(ref);
     if (!("spec" in vm)) return vm;
+    const name = vm.spec.name;
     const r = await setTargetChecked({
       name,
       layout: vm.layout,
@@ -278,20 +277,21 @@ export class QemuBackend implements Backend {
   }
 
   /** The VM, freshly read; or why it cannot be reached, as a refusal. */
-  private async reachable(name: string): Promise<Vm | BackendResult> {
-    const vm = this.find(name);
-    if (!vm) return { ok: false, code: "no-such-domain", message: `no VM named "${name}"` };
+  private async reachable(ref: string): Promise<Vm | BackendResult> {
+    const vm = this.find(ref);
+    if (!vm) return { ok: false, code: "no-such-domain", message: noSuchDomain(ref, "VM") };
     try {
       await this.refresh(vm);
     } catch (e) {
-      return { ok: false, code: "qmp-error", message: `${name}: ${(e as Error).message}` };
+      return { ok: false, code: "qmp-error", message: `${vm.spec.name}: ${(e as Error).message}` };
     }
     return vm;
   }
 
-  async setMax(name: string, bytes: number): Promise<BackendResult> {
-    const vm = await this.reachable(name);
+  async setMax(ref: string, bytes: number): Promise<BackendResult> {
+    const vm = await this.reachable(ref);
     if (!("spec" in vm)) return vm;
+    const name = vm.spec.name;
     const hard = hardMaxOf(vm.layout);
     const target = vm.target ?? actualOf(vm.layout);
     if (bytes > hard) {
@@ -314,7 +314,7 @@ export class QemuBackend implements Backend {
     return { ok: true, message };
   }
 
-  events(since: number) {
+  events(since: number): EventsSince {
     return this.log.since(since);
   }
 

@@ -8,7 +8,7 @@
  */
 import { STUCK_AFTER_MS, type StallEntry, type StallOptions, watchOne } from "../../model/stall.js";
 import { formatSize, MiB } from "../../units/index.js";
-import type { EventLog } from "./event_log.js";
+import type { EventLog } from "../../model/event_log.js";
 
 export const BACKEND_STALL: StallOptions = {
   afterMs: STUCK_AFTER_MS,

@@ -14,7 +14,7 @@ import { belowFloorMessage, computeFloor, describeChange } from "../../model/flo
 import type { GuestStats } from "../../model/stats.js";
 import { formatSize, PAGE_SIZE } from "../../units/index.js";
 import type { BackendResult, SetTargetOptions } from "../backend.js";
-import type { EventLog } from "./event_log.js";
+import type { EventLog } from "../../model/event_log.js";
 
 export interface VirtioMemLayout {
   /** Plugged now (QEMU's `size`). */

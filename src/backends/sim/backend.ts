@@ -5,6 +5,7 @@
  * libvirt backends: discovery (the domains), balloon (targets), memory_devices (the
  * ceiling), stats, stall_watch; the world itself is the transport.
  */
+import type { EventsSince } from "../../model/event_log.js";
 import type { Observation } from "../../model/observation.js";
 import { defaultSettings, type GuestSettings } from "../../model/settings.js";
 import type { GuestStats } from "../../model/stats.js";
@@ -108,9 +109,8 @@ export class SimBackend implements Backend {
   async setMax(name: string, bytes: number): Promise<BackendResult> {
     return setSimMax(this.world, name, bytes);
   }
-  events(since: number) {
-    const all = this.world.events;
-    return { events: all.slice(since), next: all.length };
+  events(since: number): EventsSince {
+    return this.world.eventLog.since(since);
   }
   async close(): Promise<void> {}
 }

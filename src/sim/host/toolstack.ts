@@ -7,6 +7,7 @@
  * target is written and the balloon driver waits for frames (deflate-stalled), retrying
  * with backoff. Building a domain the host cannot supply is refused (domain_builder).
  */
+import { findDomain, noSuchDomain } from "../../model/domain.js";
 import type { EventType, RefusalCode } from "../../model/events.js";
 import { belowFloorMessage, computeFloor, describeChange } from "../../model/floor.js";
 import { formatSize, PAGE_SIZE, parseSize, UnitError } from "../../units/index.js";
@@ -114,11 +115,12 @@ function refuse(
   return { ok: false, code, message };
 }
 
-function findRunning(host: ToolstackHost, name: string): SimDomain | string {
-  const dom = host.domains.find((d) => d.name === name);
-  if (!dom) return `no domain named "${name}"`;
+/** The domain a command names (its name, or its id as xl takes it), running; or why not. */
+function findRunning(host: ToolstackHost, ref: string): SimDomain | string {
+  const dom = findDomain(host.domains, ref);
+  if (!dom) return noSuchDomain(ref);
   if (dom.state !== "running" || !dom.guest) {
-    return `${name} is not running (${dom.bootError ? `boot failed: ${dom.bootError.code}` : dom.state})`;
+    return `${dom.name} is not running (${dom.bootError ? `boot failed: ${dom.bootError.code}` : dom.state})`;
   }
   return dom;
 }
@@ -159,14 +161,14 @@ export function execute(host: ToolstackHost, cmd: Command): CommandResult {
       return { ok: true, message };
     }
     case "destroy": {
-      const dom = host.domains.find((d) => d.name === cmd.domain);
+      const dom = findDomain(host.domains, cmd.domain);
       if (!dom) {
         return refuse(
           host,
           cmd.domain,
           "destroy-refused",
           "no-such-domain",
-          `no domain named "${cmd.domain}"`,
+          noSuchDomain(cmd.domain),
         );
       }
       const freed = dom.guest && !dom.memoryReleased ? dom.guest.teardown() : 0;
