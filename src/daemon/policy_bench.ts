@@ -22,7 +22,8 @@
  * - density_vms: the most extra guests of the standard profile (`STANDARD_GUEST`: 2 GiB,
  *   1 GiB anonymous of which 512 MiB hot) that can be started at evenly spaced times
  *   through reservations the policy serves, such that the run ends with no OOM kill, no
- *   guest's PSI full above 1% of the run, and every start served within 60 s. Found by
+ *   guest's PSI full above 1% of the run, and every start served within 60 s (a start
+ *   still waiting when the run ends was not served: its guest never ran). Found by
  *   galloping (1, 2, 4, ...) then bisecting over the count; a run stops at its first
  *   failure.
  *
@@ -260,6 +261,10 @@ export async function measureRun(
   });
   for (const ep of episodes.values())
     if (ep && !ep.answered) m.reactions.push((world.nowMs - ep.startMs) / 1000);
+  // A start still waiting when the run ends was never served: that guest never ran, and
+  // a host that took k guests must have started all k.
+  for (const w of world.waitingStarts())
+    fail(`${w.name}: start not served by the end of the run (waited ${w.waitedMs / 1000} s)`);
   for (const d of world.domains) {
     if (!d.guest) continue;
     m.oomKills += d.guest.oomKills;
