@@ -20,6 +20,17 @@
  * guest that is short (PSI, major faults, free under its low watermark with no cache to
  * mend it) gets memory back within one interval, before anyone's headroom.
  *
+ * On a host that backs guest memory on first touch (KVM: `host.firstTouch`), a guest
+ * costs the host what it touched (its QEMU's RSS, `hostRssBytes`), not its target:
+ * memory given and never touched is free memory. There fit charges each guest what the
+ * host backs for it, and the host keeps free one headroom for all its guests to grow
+ * into: the most any guest may yet touch of its keep, or the most its guests have grown
+ * by at once (learned as a guest's growth is), whichever is more; a host that kept every
+ * guest's headroom apart would keep free what only a storm of simultaneous bursts needs.
+ * Reservations and starts are served from untouched memory; reclaim takes touched
+ * memory only (cache and cold memory above a guest's keep). A booting guest keeps what
+ * it was started with until its use stops growing (on either host).
+ *
  * What it does not do: move guests without a balloon (dom0-style), grow a guest above
  * its max, go below a guest's floor, or act on statistics it does not trust.
  *
@@ -31,7 +42,7 @@ import type { Decision, GuestObservation, Observation } from "../../model/observ
 import { formatSize, MiB } from "../../units/index.js";
 import { clamp, mibFloor, type Policy, type PolicyResult } from "../policy.js";
 import { AskTable, type Fit, fit, LEVELS } from "./fit.js";
-import { type Headroom, headroom, record } from "./headroom.js";
+import { growth, type Headroom, headroom, record, remember } from "./headroom.js";
 import { type Need, need, newNeed, type Press, press } from "./need.js";
 import {
   BALLAST,
@@ -64,11 +75,18 @@ function explain(w: Why, from: number, to: number, f: Fit, comfort: number): str
     return `untrusted (${w.untrusted})${held}`;
   }
   const signs = `psi ${w.psi.toFixed(2)}, ${Math.round(w.faults)} major faults/s${w.belowLow ? ", free under low watermark" : ""}`;
-  const facts = `use ${formatSize(w.use)}, headroom ${formatSize(w.headroom)}${w.learned ? "" : ` (learning, first ${BALLAST.learnMs / 60000} min)`}, floor ${formatSize(w.floor)}`;
+  const cold = w.cold > 0 ? `, cold anon ${formatSize(w.cold)}` : "";
+  const backed = w.backed > 0 ? `, host backs ${formatSize(w.backed)}` : "";
+  const facts = `use ${formatSize(w.use)}${cold}, headroom ${formatSize(w.headroom)}${w.learned ? "" : ` (learning, first ${BALLAST.learnMs / 60000} min)`}, floor ${formatSize(w.floor)}${backed}`;
   let head: string;
   if (w.raised && to > from)
     head = `${w.spike ? "pressure spike" : "short"} (${signs}): memory back now`;
   else if (w.insatiable) head = "insatiable (claims pressure whatever it gets): held to its share";
+  else if (to < from && f.touchFreeBytes !== null && to >= w.backed)
+    head =
+      f.split === null
+        ? `held to what it touched, its headroom and the ${formatSize(f.touchFreeBytes)} the host has free beyond what guests may grow into`
+        : `${short} at the ${f.split} level: held to what it touched and its headroom`;
   else if (to < from) head = `${short} at the ${f.split ?? "spare"} level: reclaiming`;
   else if (to > comfort + MiB) head = "host has room: spare memory as headroom";
   else head = "growing into its headroom";
@@ -86,11 +104,20 @@ export function makeBallastPolicy(
   };
   const noHeadroom = fist.has("no-headroom");
   const reclaimAll = fist.has("reclaim-all");
+  const noBootKeep = fist.has("no-boot-keep");
+  const noShared = fist.has("no-shared-headroom");
+  const chargeTargets = fist.has("charge-targets");
 
   // Each step writes its result into one of these (one set per policy: no garbage).
   const verdict: TrustVerdict = { untrusted: null, fresh: false };
   const needOut: Need = newNeed();
-  const room: Headroom = { headroomBytes: 0, learnedGrowth: 0, learnedAtMs: 0, learned: false };
+  const room: Headroom = {
+    headroomBytes: 0,
+    learnedGrowth: 0,
+    learnedAtMs: 0,
+    learned: false,
+    growthBytes: 0,
+  };
   const greedOut: Greed = {
     greedySinceMs: Number.NaN,
     grownSinceGreedy: false,
@@ -101,10 +128,33 @@ export function makeBallastPolicy(
   // Reused from round to round: the asks and the targets.
   const table = new AskTable();
   let L = table.levels;
-  const row = (i: number, weight: number, min: number, held: boolean) => {
+  let firstTouch = false;
+  /** What the host backs for a guest: on a first-touch host its RSS where known. */
+  const backedBytes = (g: GuestObservation) =>
+    firstTouch ? (g.hostRssBytes ?? g.actualBytes) : g.actualBytes;
+  // This round, over guests: the most headroom any keeps, and the sum of their growths.
+  let roomMost = 0;
+  let growing = 0;
+  /**
+   * Guest i's row. On a first-touch host it is charged what the host backs for it, or a
+   * raise for pressure (`press`: memory it is about to touch), whichever is more; its
+   * headroom (`room`) is kept free for it in the host's own pool (fit.ts).
+   */
+  const row = (
+    g: GuestObservation,
+    i: number,
+    weight: number,
+    min: number,
+    held: boolean,
+    room: number,
+    press: number,
+  ) => {
     table.weight[i] = weight;
     table.min[i] = min;
     table.held[i] = held ? 1 : 0;
+    table.charge[i] = firstTouch ? Math.max(backedBytes(g), press) : Infinity;
+    table.room[i] = room;
+    if (room > roomMost) roomMost = room;
   };
 
   /** Steps 1-3 for guest `i`: its ask, into the table (and, in its record, why). */
@@ -128,9 +178,11 @@ export function makeBallastPolicy(
       const w = m.why;
       w.untrusted = v.untrusted ?? "no statistics";
       w.raised = w.spike = w.belowLow = w.insatiable = w.learned = false;
-      w.psi = w.faults = w.use = w.headroom = 0;
+      w.psi = w.faults = w.use = w.headroom = w.cold = 0;
+      w.backed = firstTouch ? backedBytes(g) : 0;
       w.floor = minB;
-      row(i, weight, minB, true);
+      // What it may grow by is not known (or not believed): the default headroom.
+      row(g, i, weight, minB, true, BALLAST.defaultHeadroomFraction * g.memoryBytes, 0);
       L[0]![i] = L[1]![i] = L[2]![i] = minB;
       L[3]![i] = L[4]![i] = L[5]![i] = has;
       return;
@@ -166,10 +218,25 @@ export function makeBallastPolicy(
 
     // An insatiable guest's claimed floor is no floor: it gives way down to its min.
     const floor = gr.insatiable ? minB : n.floorBytes;
-    const keep = gr.insatiable ? minB : clamp(n.useBytes + h.headroomBytes, floor, maxB);
+    // A guest booting keeps what it was started with while its use still grows: its
+    // first allocations are how it starts (not counted as growth), and taking them back
+    // would meet them at its OOM killer.
+    const booting =
+      nowMs < m.bootUntilMs &&
+      !gr.insatiable &&
+      !noBootKeep &&
+      (nowMs - m.firstSeenMs < BALLAST.shortWindowMs || growth(m.history, nowMs, n.useBytes) > 0);
+    const started = booting ? clamp(g.targetBytes, minB, maxB) : 0;
+    const keep = gr.insatiable
+      ? minB
+      : clamp(Math.max(n.useBytes + h.headroomBytes, started), floor, maxB);
     const comfort = reclaimAll
       ? keep
-      : clamp(Math.max(keep, n.useBytes * (1 + g.settings.bufferPct / 100)), keep, maxB);
+      : clamp(
+          Math.max(keep, (n.useBytes + n.coldBytes) * (1 + g.settings.bufferPct / 100)),
+          keep,
+          maxB,
+        );
     const have = reclaimAll ? keep : clamp(g.targetBytes, minB, maxB);
     const w = m.why;
     w.untrusted = null;
@@ -183,10 +250,23 @@ export function makeBallastPolicy(
     w.floor = floor;
     w.use = n.useBytes;
     w.headroom = h.headroomBytes;
+    w.cold = n.coldBytes;
+    w.backed = firstTouch ? backedBytes(g) : 0;
     // The ask, written straight into the table (no object per guest).
-    row(i, weight, minB, gr.insatiable);
+    const pressB = gr.insatiable ? minB : Math.min(p.pressBytes, maxB);
+    // An insatiable guest's claims are not believed: it may grow by the default headroom.
+    if (gr.insatiable)
+      row(g, i, weight, minB, true, BALLAST.defaultHeadroomFraction * g.memoryBytes, 0);
+    else {
+      // What it may yet touch of its keep (its use and headroom, or what it was started
+      // with): it grows into free memory it never touched first, and into memory it
+      // touched (cold cache kswapd takes back) after, which costs the host nothing more.
+      const touchable = Math.min(maxB, Math.max(n.useBytes + h.headroomBytes, started));
+      row(g, i, weight, minB, false, Math.max(0, touchable - backedBytes(g)), pressB);
+      growing += h.growthBytes;
+    }
     L[0]![i] = floor;
-    L[1]![i] = gr.insatiable ? minB : Math.min(p.pressBytes, maxB);
+    L[1]![i] = pressB;
     L[2]![i] = keep;
     L[3]![i] = comfort;
     L[4]![i] = have;
@@ -202,7 +282,7 @@ export function makeBallastPolicy(
     summary:
       "Ballast: memory reclaimed on demand (free target, reservations, a reserve), headroom learned per guest, memory back at once on pressure, floors kept, guests untrusted",
     intervalMs: BALLAST.intervalMs,
-    initialState: () => ({ memo: new Map(), round: 0 }),
+    initialState: () => ({ memo: new Map(), round: 0, pool: { learnedGrowth: 0, learnedAtMs: 0 } }),
     decide(obs: Observation, state: BallastState): PolicyResult<BallastState> {
       const round = state.round + 1;
       const memo = state.memo;
@@ -211,17 +291,21 @@ export function makeBallastPolicy(
       let count = 0;
       table.reset(obs.guests.length);
       L = table.levels;
+      firstTouch = obs.host.firstTouch === true && !chargeTargets;
+      roomMost = 0;
+      growing = 0;
       let held = 0;
       let fixed = 0;
       for (const g of obs.guests) {
         if (!g.balloonable) {
-          fixed += g.actualBytes;
+          fixed += backedBytes(g);
           continue;
         }
         let m = memo.get(g.name);
         const isNew = m === undefined;
         if (!m) {
           m = newMemo(obs.nowMs);
+          if (round > 1) m.bootUntilMs = obs.nowMs + BALLAST.warmupMs;
           memo.set(g.name, m);
         }
         m.seenRound = round;
@@ -229,19 +313,20 @@ export function makeBallastPolicy(
         guests[count] = g;
         memos[count] = m;
         count++;
-        held += g.actualBytes;
+        held += backedBytes(g);
       }
       if (memo.size > count)
         for (const [name, m] of memo) if (m.seenRound !== round) memo.delete(name);
 
-      // The host holds its free memory and what guests have, less a slack never handed
-      // out; it asks to keep free a reserve for bursts and what pending reservations
-      // and starts need (after every guest's headroom: a start that needs a guest's
-      // headroom waits). Targets never add up to more than the host's memory less its
-      // own reserve and the guests it does not move: on a host that backs guest memory
-      // on first touch (KVM), free memory plus what guests have counts memory they were
-      // given but have not touched yet, and guests that all touched theirs would send
-      // the host's OOM killer after one of them.
+      // The host holds its free memory and what it backs for guests, less a slack never
+      // handed out; it asks to keep free a reserve for bursts and what pending
+      // reservations and starts need (after every guest's headroom: a start that needs a
+      // guest's headroom waits). What guests are charged never adds up to more than the
+      // host's memory less its own reserve and the guests it does not move. On a host
+      // that backs guest memory on first touch (KVM) a guest is charged what the host
+      // backs for it (fit.ts), and what they may grow into is kept free in the host's ask
+      // (`shared`): memory given but never touched is free, and counting it twice would
+      // make starts wait for nothing.
       const reserve = Math.max(
         BALLAST.hostReserveMin,
         BALLAST.hostReserveFraction * obs.host.totalBytes,
@@ -249,8 +334,14 @@ export function makeBallastPolicy(
       const capacity =
         Math.min(obs.host.freeBytes + held, obs.host.totalBytes - obs.host.reserveBytes - fixed) -
         BALLAST.hostSlack;
+      // A first-touch host keeps free one headroom for its guests to grow into (header).
+      let shared = 0;
+      if (firstTouch) {
+        remember(state.pool, growing, obs.nowMs, state.pool);
+        shared = noShared ? 0 : Math.max(roomMost, state.pool.learnedGrowth);
+      }
       if (targets.length < count) targets = new Float64Array(count * 2);
-      const f = fit(table, capacity, reserve + obs.reservedBytes, targets);
+      const f = fit(table, capacity, reserve + obs.reservedBytes + shared, targets);
 
       // Only comfort, what guests have and spare memory are being adjusted: a small
       // move there is not worth a balloon operation (nor a log line). Floors, raises,
@@ -283,7 +374,7 @@ export function makeBallastPolicy(
           ),
         );
       }
-      return { decisions, state: { memo, round } };
+      return { decisions, state: { memo, round, pool: state.pool } };
     },
   };
 }

@@ -9,9 +9,14 @@
  * - Floor: src/model/floor.ts (working set, kernel and struct pages, unevictable, low
  *   watermark), within the guest's settings. Nothing ever goes below it.
  * - Use: what the guest holds that is not cheap to take: actual less free memory less
- *   inactive page cache, plus its high watermark (below it kswapd wakes). Taking a guest
- *   down to its use takes only free memory and cold clean cache, the pages the balloon
- *   driver takes without swapping (GFP_NORETRY).
+ *   inactive page cache less cold anonymous memory swap can take (inactive anon, up to
+ *   free swap), plus its high watermark (below it kswapd wakes). Taking a guest down to
+ *   its use takes free memory and cold clean cache, the pages the balloon driver takes
+ *   without swapping (GFP_NORETRY), and cold anonymous pages that kswapd writes to swap
+ *   as the balloon takes free memory, with no task waiting for them (as TMO's senpai
+ *   offloads cold memory: pages that are touched again come back as major faults, which
+ *   are pressure, answered within an interval). The cold part is kept while the host has
+ *   room (in the guest's comfort), taken only when the host asks for memory.
  * - Short: any sign of shortage (PSI some avg10 above 0, free under the low watermark
  *   with no cold cache for kswapd to take back, major faults or swap-ins above a
  *   trickle); a spike is PSI some >= 5% or a fault storm. As Meta's senpai reads PSI for
@@ -36,6 +41,12 @@ export interface Need {
   floorBytes: number;
   /** What it holds that is not cheap to take, plus its high watermark. */
   useBytes: number;
+  /**
+   * Cold anonymous memory it holds that swap can take (inactive anon, up to free swap):
+   * not in `useBytes`; kswapd writes it out when the balloon takes the memory, with no
+   * task waiting, as TMO's senpai offloads cold memory.
+   */
+  coldBytes: number;
   short: boolean;
   spike: boolean;
   psi: number;
@@ -53,6 +64,7 @@ export function newNeed(): Need {
   return {
     floorBytes: 0,
     useBytes: 0,
+    coldBytes: 0,
     short: false,
     spike: false,
     psi: 0,
@@ -80,8 +92,10 @@ export function need(
     ? minB
     : clamp(computeFloor(s, g.actualBytes)?.floorBytes ?? minB, minB, maxB);
   const wm = watermarks(Math.floor(total / PAGE_SIZE));
+  const swapFree = s.swap_free_bytes ?? s.swap_total_bytes ?? 0;
+  const cold = Math.min(s.inactive_anon_bytes ?? 0, swapFree);
   const use =
-    Math.max(0, g.actualBytes - free - (s.inactive_file_bytes ?? 0)) + wm.high * PAGE_SIZE;
+    Math.max(0, g.actualBytes - free - (s.inactive_file_bytes ?? 0) - cold) + wm.high * PAGE_SIZE;
   const dt = s.timestamp_s > memo.lastTs ? s.timestamp_s - memo.lastTs : 0;
   const faultsPerS =
     dt > 0 && !Number.isNaN(memo.lastMajorFaults)
@@ -104,6 +118,7 @@ export function need(
       swapInPerS >= BALLAST.shortSwapInPerS);
   out.floorBytes = floor;
   out.useBytes = use;
+  out.coldBytes = cold;
   out.short = short;
   out.spike = spike;
   out.psi = psi;
