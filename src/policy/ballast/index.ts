@@ -274,6 +274,10 @@ export function makeBallastPolicy(
   }
 
   let targets = new Float64Array(16);
+  // This round's decisions: guest index and target (reused from round to round).
+  let pick = new Int32Array(16);
+  let pickTo = new Float64Array(16);
+  const NO_GUEST = {} as GuestObservation;
   const guests: GuestObservation[] = [];
   const memos: GuestMemo[] = [];
 
@@ -348,7 +352,11 @@ export function makeBallastPolicy(
       // headroom and the host's own ask are met to the MiB.
       const settled =
         f.split === null || f.split === "comfort" || f.split === "have" || f.split === "spare";
-      const decisions: Decision[] = [];
+      let picked = 0;
+      if (pick.length < count) {
+        pick = new Int32Array(count * 2);
+        pickTo = new Float64Array(count * 2);
+      }
       for (let i = 0; i < count; i++) {
         const g = guests[i]!;
         const t = mibFloor(targets[i]!);
@@ -363,40 +371,133 @@ export function makeBallastPolicy(
         )
           continue;
         if (t > g.targetBytes && !Number.isNaN(m.greedySinceMs)) m.grownSinceGreedy = true;
-        decisions.push(
-          new BallastDecision(
-            g.name,
-            g.targetBytes,
-            t,
-            { ...m.why },
-            f,
-            table.levels[COMFORT]![i]!,
-          ),
-        );
+        pick[picked] = i;
+        pickTo[picked] = t;
+        picked++;
       }
+      // The decisions, and their facts in one array for the round (no object per number).
+      const decisions: Decision[] = new Array<Decision>(picked);
+      if (picked > 0) {
+        const facts = new RoundFacts(picked, f);
+        const comfort = L[COMFORT]!;
+        for (let k = 0; k < picked; k++) {
+          const i = pick[k]!;
+          const g = guests[i]!;
+          facts.put(k, g.targetBytes, pickTo[k]!, comfort[i]!, memos[i]!.why);
+          decisions[k] = new BallastDecision(g.name, facts, k);
+        }
+      }
+      // This round's observation is not kept alive until the next (less for the garbage
+      // collector to copy while the next round runs).
+      guests.fill(NO_GUEST, 0, count);
       return { decisions, state: { memo, round, pool: state.pool } };
     },
   };
 }
 
+/** What each decision keeps (RoundFacts.nums, FACTS numbers a decision, at these). */
+const FROM = 0;
+const TO = 1;
+const COMFORT_AT = 2;
+const PSI = 3;
+const FAULTS = 4;
+const FLOOR = 5;
+const USE = 6;
+const HEADROOM = 7;
+const COLD = 8;
+const BACKED = 9;
+const FLAGS = 10;
+const FACTS = 11;
+/** Bits of FLAGS. */
+const RAISED = 1;
+const SPIKE = 2;
+const BELOW_LOW = 4;
+const INSATIABLE = 8;
+const LEARNED = 16;
+
 /**
- * A decision whose reason is formatted when someone reads it (the daemon's log does; a
- * benchmark deciding for a thousand guests does not). The facts are copied at decision
- * time, so the reason reads the same whenever it is read. `reason` is a getter on the
- * class: read it (as the controller loop does), do not spread the object.
+ * The facts behind one round's decisions, copied at decision time into one array (a
+ * thousand decisions in a round are not a thousand sets of boxed numbers to collect).
+ */
+class RoundFacts {
+  readonly nums: Float64Array;
+  /** Why each guest was not believed (null: it was); made for the first that was not. */
+  untrusted: Array<string | null> | null = null;
+  constructor(
+    n: number,
+    readonly fitted: Fit,
+  ) {
+    this.nums = new Float64Array(n * FACTS);
+  }
+
+  put(k: number, from: number, to: number, comfort: number, w: Why): void {
+    const x = this.nums;
+    const o = k * FACTS;
+    x[o + FROM] = from;
+    x[o + TO] = to;
+    x[o + COMFORT_AT] = comfort;
+    x[o + PSI] = w.psi;
+    x[o + FAULTS] = w.faults;
+    x[o + FLOOR] = w.floor;
+    x[o + USE] = w.use;
+    x[o + HEADROOM] = w.headroom;
+    x[o + COLD] = w.cold;
+    x[o + BACKED] = w.backed;
+    x[o + FLAGS] =
+      (w.raised ? RAISED : 0) |
+      (w.spike ? SPIKE : 0) |
+      (w.belowLow ? BELOW_LOW : 0) |
+      (w.insatiable ? INSATIABLE : 0) |
+      (w.learned ? LEARNED : 0);
+    if (w.untrusted !== null) {
+      this.untrusted ??= new Array<string | null>(this.nums.length / FACTS).fill(null);
+      this.untrusted[k] = w.untrusted;
+    }
+  }
+
+  /** Decision k's reason, as explain() words it. */
+  reason(k: number): string {
+    const x = this.nums;
+    const o = k * FACTS;
+    const flags = x[o + FLAGS]!;
+    const w: Why = {
+      untrusted: this.untrusted?.[k] ?? null,
+      raised: (flags & RAISED) !== 0,
+      spike: (flags & SPIKE) !== 0,
+      psi: x[o + PSI]!,
+      faults: x[o + FAULTS]!,
+      belowLow: (flags & BELOW_LOW) !== 0,
+      insatiable: (flags & INSATIABLE) !== 0,
+      learned: (flags & LEARNED) !== 0,
+      floor: x[o + FLOOR]!,
+      use: x[o + USE]!,
+      headroom: x[o + HEADROOM]!,
+      cold: x[o + COLD]!,
+      backed: x[o + BACKED]!,
+    };
+    return explain(w, x[o + FROM]!, x[o + TO]!, this.fitted, x[o + COMFORT_AT]!);
+  }
+}
+
+/**
+ * A decision whose reason is formatted when someone reads it (the daemon does, for its
+ * log and history; a benchmark deciding for a thousand guests does not). Its facts were
+ * copied at decision time (RoundFacts), so the reason reads the same whenever it is read.
+ * `targetBytes` and `reason` are getters on the class: read them (as the controller loop
+ * does), do not spread the object.
  */
 class BallastDecision implements Decision {
   private text: string | null = null;
   constructor(
     readonly name: string,
-    private readonly from: number,
-    readonly targetBytes: number,
-    private readonly why: Why,
-    private readonly fitted: Fit,
-    private readonly comfort: number,
+    private readonly facts: RoundFacts,
+    private readonly k: number,
   ) {}
+  get targetBytes(): number {
+    return this.facts.nums[this.k * FACTS + TO]!;
+  }
   get reason(): string {
-    this.text ??= explain(this.why, this.from, this.targetBytes, this.fitted, this.comfort);
+    this.text ??= this.facts.reason(this.k);
     return this.text;
   }
   toJSON(): Decision {

@@ -28,7 +28,7 @@
  *   low watermark), so a PSI average that decays over a minute does not raise it again.
  * What it does not: decide whether the host can afford the raise (fit.ts).
  */
-import { computeFloor } from "../../model/floor.js";
+import { floorBytes } from "../../model/floor.js";
 import type { GuestObservation } from "../../model/observation.js";
 import type { GuestStats } from "../../model/stats.js";
 import { watermarks } from "../../model/watermarks.js";
@@ -88,9 +88,7 @@ export function need(
   const maxB = Math.min(g.settings.maxBytes, g.maxmemBytes);
   const total = s.total_bytes ?? 0;
   const free = s.free_bytes ?? 0;
-  const floor = opts.ignoreFloor
-    ? minB
-    : clamp(computeFloor(s, g.actualBytes)?.floorBytes ?? minB, minB, maxB);
+  const floor = opts.ignoreFloor ? minB : clamp(floorBytes(s, g.actualBytes) ?? minB, minB, maxB);
   const wm = watermarks(Math.floor(total / PAGE_SIZE));
   const swapFree = s.swap_free_bytes ?? s.swap_total_bytes ?? 0;
   const cold = Math.min(s.inactive_anon_bytes ?? 0, swapFree);
