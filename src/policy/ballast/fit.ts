@@ -190,19 +190,18 @@ export function waterFillInto(
     for (let i = 0; i < n; i++) out[i] = cap[i]! > 0 && weight[i]! > 0 ? cap[i]! : 0;
     return;
   }
-  const filled = (level: number): number => {
-    let sum = 0;
-    for (let i = 0; i < n; i++) {
-      if (!(cap[i]! > 0 && weight[i]! > 0)) continue;
-      const v = level * weight[i]!;
-      sum += v < cap[i]! ? v : cap[i]!;
-    }
-    return sum;
-  };
   let lo = 0;
   for (let pass = 0; pass < 64 && hi - lo > 0; pass++) {
     const mid = (lo + hi) / 2;
-    if (filled(mid) <= give) lo = mid;
+    // What level `mid` gives, all items summed (in line: a closure here would be a new
+    // function object every call, and its numbers boxed).
+    let filled = 0;
+    for (let i = 0; i < n; i++) {
+      if (!(cap[i]! > 0 && weight[i]! > 0)) continue;
+      const v = mid * weight[i]!;
+      filled += v < cap[i]! ? v : cap[i]!;
+    }
+    if (filled <= give) lo = mid;
     else hi = mid;
   }
   // At `lo` the sum is at most `amount`; what is left goes to the items not yet capped,

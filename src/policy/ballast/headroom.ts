@@ -119,7 +119,9 @@ export function headroom(
 ): Headroom {
   const age = nowMs - prev.firstSeenMs;
   const warm = prev.firstSeenMs + BALLAST.warmupMs;
-  const seen = nowMs >= warm ? growth(h, nowMs, useBytes, warm) : 0;
+  // Before the warm-up ends no sample counts, and growth() finds none: 0 (computed all the
+  // same, so that the round a guest's warm-up ends runs no code the rounds before did not).
+  const seen = growth(h, nowMs, useBytes, warm);
   remember(prev, seen, nowMs, out);
   const learnedGrowth = out.learnedGrowth;
   const learned = age >= BALLAST.learnMs;

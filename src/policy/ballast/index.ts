@@ -51,6 +51,7 @@ import {
   type GuestMemo,
   newMemo,
   type Why,
+  ZERO,
 } from "./params.js";
 import { type Greed, greed, type TrustVerdict, trust } from "./trust.js";
 
@@ -112,18 +113,23 @@ export function makeBallastPolicy(
   const verdict: TrustVerdict = { untrusted: null, fresh: false };
   const needOut: Need = newNeed();
   const room: Headroom = {
-    headroomBytes: 0,
-    learnedGrowth: 0,
-    learnedAtMs: 0,
+    headroomBytes: ZERO,
+    learnedGrowth: ZERO,
+    learnedAtMs: ZERO,
     learned: false,
-    growthBytes: 0,
+    growthBytes: ZERO,
   };
   const greedOut: Greed = {
     greedySinceMs: Number.NaN,
     grownSinceGreedy: false,
     insatiable: false,
   };
-  const pressOut: Press = { pressBytes: 0, pressUntilMs: 0, raisedAtMs: 0, raised: false };
+  const pressOut: Press = {
+    pressBytes: ZERO,
+    pressUntilMs: ZERO,
+    raisedAtMs: ZERO,
+    raised: false,
+  };
 
   // Reused from round to round: the asks and the targets.
   const table = new AskTable();
@@ -132,9 +138,12 @@ export function makeBallastPolicy(
   /** What the host backs for a guest: on a first-touch host its RSS where known. */
   const backedBytes = (g: GuestObservation) =>
     firstTouch ? (g.hostRssBytes ?? g.actualBytes) : g.actualBytes;
-  // This round, over guests: the most headroom any keeps, and the sum of their growths.
-  let roomMost = 0;
-  let growing = 0;
+  // This round, over guests: the most headroom any keeps (ROOM_MOST), and the sum of their
+  // growths (GROWING). In an array: a number kept in a variable these closures share is
+  // a new boxed number at every change, a thousand guests a round.
+  const acc = new Float64Array(2);
+  const ROOM_MOST = 0;
+  const GROWING = 1;
   /**
    * Guest i's row. On a first-touch host it is charged what the host backs for it, or a
    * raise for pressure (`press`: memory it is about to touch), whichever is more; its
@@ -154,7 +163,7 @@ export function makeBallastPolicy(
     table.held[i] = held ? 1 : 0;
     table.charge[i] = firstTouch ? Math.max(backedBytes(g), press) : Infinity;
     table.room[i] = room;
-    if (room > roomMost) roomMost = room;
+    if (room > acc[ROOM_MOST]!) acc[ROOM_MOST] = room;
   };
 
   /** Steps 1-3 for guest `i`: its ask, into the table (and, in its record, why). */
@@ -263,7 +272,7 @@ export function makeBallastPolicy(
       // touched (cold cache kswapd takes back) after, which costs the host nothing more.
       const touchable = Math.min(maxB, Math.max(n.useBytes + h.headroomBytes, started));
       row(g, i, weight, minB, false, Math.max(0, touchable - backedBytes(g)), pressB);
-      growing += h.growthBytes;
+      acc[GROWING]! += h.growthBytes;
     }
     L[0]![i] = floor;
     L[1]![i] = pressB;
@@ -286,7 +295,11 @@ export function makeBallastPolicy(
     summary:
       "Ballast: memory reclaimed on demand (free target, reservations, a reserve), headroom learned per guest, memory back at once on pressure, floors kept, guests untrusted",
     intervalMs: BALLAST.intervalMs,
-    initialState: () => ({ memo: new Map(), round: 0, pool: { learnedGrowth: 0, learnedAtMs: 0 } }),
+    initialState: () => ({
+      memo: new Map(),
+      round: 0,
+      pool: { learnedGrowth: ZERO, learnedAtMs: ZERO },
+    }),
     decide(obs: Observation, state: BallastState): PolicyResult<BallastState> {
       const round = state.round + 1;
       const memo = state.memo;
@@ -296,8 +309,8 @@ export function makeBallastPolicy(
       table.reset(obs.guests.length);
       L = table.levels;
       firstTouch = obs.host.firstTouch === true && !chargeTargets;
-      roomMost = 0;
-      growing = 0;
+      acc[ROOM_MOST] = 0;
+      acc[GROWING] = 0;
       let held = 0;
       let fixed = 0;
       for (const g of obs.guests) {
@@ -341,8 +354,8 @@ export function makeBallastPolicy(
       // A first-touch host keeps free one headroom for its guests to grow into (header).
       let shared = 0;
       if (firstTouch) {
-        remember(state.pool, growing, obs.nowMs, state.pool);
-        shared = noShared ? 0 : Math.max(roomMost, state.pool.learnedGrowth);
+        remember(state.pool, acc[GROWING]!, obs.nowMs, state.pool);
+        shared = noShared ? 0 : Math.max(acc[ROOM_MOST]!, state.pool.learnedGrowth);
       }
       if (targets.length < count) targets = new Float64Array(count * 2);
       const f = fit(table, capacity, reserve + obs.reservedBytes + shared, targets);

@@ -34,7 +34,7 @@ import type { GuestStats } from "../../model/stats.js";
 import { watermarks } from "../../model/watermarks.js";
 import { MiB, PAGE_SIZE } from "../../units/index.js";
 import { clamp } from "../policy.js";
-import { BALLAST, type GuestMemo } from "./params.js";
+import { BALLAST, type GuestMemo, ZERO } from "./params.js";
 
 export interface Need {
   /** Never below this: the floor within [min, max]. */
@@ -62,13 +62,13 @@ export interface NeedOptions {
 
 export function newNeed(): Need {
   return {
-    floorBytes: 0,
-    useBytes: 0,
-    coldBytes: 0,
+    floorBytes: ZERO,
+    useBytes: ZERO,
+    coldBytes: ZERO,
     short: false,
     spike: false,
-    psi: 0,
-    faultsPerS: 0,
+    psi: ZERO,
+    faultsPerS: ZERO,
     belowLow: false,
   };
 }

@@ -168,18 +168,25 @@ export interface BallastState {
   pool: { learnedGrowth: number; learnedAtMs: number };
 }
 
+/**
+ * Zero as a double (-0, which equals 0 in every comparison and sum): a number field that
+ * starts as a small integer and later holds a fraction or a large byte count changes its
+ * representation, and every round's optimized code that read it is thrown away once.
+ */
+export const ZERO = -0;
+
 export function newMemo(nowMs: number): GuestMemo {
   return {
-    firstSeenMs: nowMs,
-    bootUntilMs: 0,
+    firstSeenMs: nowMs + ZERO,
+    bootUntilMs: ZERO,
     seenRound: 0,
     lastTs: Number.NaN,
     lastMajorFaults: Number.NaN,
     lastSwapIn: Number.NaN,
-    lastFreshMs: nowMs,
-    lastPsi: 0,
-    learnedGrowth: 0,
-    learnedAtMs: nowMs,
+    lastFreshMs: nowMs + ZERO,
+    lastPsi: ZERO,
+    learnedGrowth: ZERO,
+    learnedAtMs: nowMs + ZERO,
     history: {
       recentT: new Float64Array(RECENT_SLOTS).fill(-Infinity),
       recentV: new Float64Array(RECENT_SLOTS),
@@ -189,8 +196,8 @@ export function newMemo(nowMs: number): GuestMemo {
       bucketNext: 0,
     },
     wasShort: false,
-    pressBytes: 0,
-    pressUntilMs: 0,
+    pressBytes: ZERO,
+    pressUntilMs: ZERO,
     raisedAtMs: -Infinity,
     greedySinceMs: Number.NaN,
     grownSinceGreedy: false,
@@ -198,16 +205,16 @@ export function newMemo(nowMs: number): GuestMemo {
       untrusted: null,
       raised: false,
       spike: false,
-      psi: 0,
-      faults: 0,
+      psi: ZERO,
+      faults: ZERO,
       belowLow: false,
       insatiable: false,
       learned: false,
-      floor: 0,
-      use: 0,
-      headroom: 0,
-      cold: 0,
-      backed: 0,
+      floor: ZERO,
+      use: ZERO,
+      headroom: ZERO,
+      cold: ZERO,
+      backed: ZERO,
     },
   };
 }
