@@ -129,7 +129,30 @@ describe("ballast step 2, need: floor, use, and is it short?", () => {
     const n = need(g, s, newMemo(0), opts);
     const expected = g.actualBytes - s.free_bytes! - s.inactive_file_bytes! + wm.high * PAGE_SIZE;
     assert.equal(n.useBytes, expected);
+    assert.equal(n.coldBytes, 0);
   });
+  const coldRows: Array<[string, number, number, number]> = [
+    // what, inactive anon, free swap, cold (MiB)
+    ["inactive anon and swap enough for it: all of it is cold", 300, 512, 300],
+    ["less free swap than inactive anon: what swap can take", 300, 100, 100],
+    ["no swap: inactive anon stays (it can leave RAM only through swap)", 300, 0, 0],
+  ];
+  for (const [what, inactive, swapFree, cold] of coldRows) {
+    it(`cold anon, not use: ${what}`, () => {
+      const s = {
+        ...g.stats!,
+        anon_bytes: total / 4 + inactive * MiB,
+        inactive_anon_bytes: inactive * MiB,
+        free_bytes: total / 2 - inactive * MiB,
+        swap_total_bytes: 512 * MiB,
+        swap_free_bytes: swapFree * MiB,
+      };
+      const n = need(g, s, newMemo(0), opts);
+      assert.equal(n.coldBytes, cold * MiB);
+      const held = g.actualBytes - s.free_bytes - s.inactive_file_bytes! + wm.high * PAGE_SIZE;
+      assert.equal(n.useBytes, held - cold * MiB);
+    });
+  }
   it("floor: the floor rule, within [min, max] (min alone with ignore-floor)", () => {
     const s = { ...g.stats!, active_anon_bytes: 100 * MiB, anon_bytes: 100 * MiB };
     const low = need(g, s, newMemo(0), opts);
@@ -293,6 +316,46 @@ describe("ballast step 4, fit: levels met in order out of what the host can give
         { targets: [3 * G, 1 * G], split: "floor" },
       ],
       [
+        "first touch: a start is served from memory never touched, nobody is shrunk",
+        [
+          ask({ floor: 1 * G, keep: 2 * G, have: 4 * G, charge: 1.5 * G, room: 0.5 * G }),
+          ask({ floor: 1 * G, keep: 2 * G, have: 4 * G, charge: 1.5 * G, room: 0.5 * G }),
+        ],
+        8 * G,
+        2 * G,
+        // Charged 3 GiB of 8: the 2 GiB ask fits, and what guests have is no charge.
+        { targets: [4 * G, 4 * G], split: null },
+      ],
+      [
+        "first touch: reclaim takes touched memory above comfort, never its keep",
+        [
+          ask({ floor: 1 * G, keep: 2 * G, comfort: 2 * G, have: 4 * G, charge: 4 * G }),
+          ask({ floor: 1 * G, keep: 2 * G, comfort: 2 * G, have: 4 * G, charge: 1 * G }),
+        ],
+        6 * G,
+        2 * G,
+        // 1 GiB more must come back: from the guest that touched 4 GiB, down to 3 GiB; the
+        // other touched 1 GiB and, with nothing free beyond the ask, is held to its keep.
+        { targets: [3 * G, 2 * G], split: "have" },
+      ],
+      [
+        "first touch: what a guest may touch is its charge, its room and the free memory",
+        [
+          ask({
+            floor: 1 * G,
+            keep: 1.25 * G,
+            have: 1.25 * G,
+            spare: 8 * G,
+            charge: 1 * G,
+            room: 0.25 * G,
+          }),
+        ],
+        4 * G,
+        1 * G,
+        // 1 GiB charged, 1 GiB asked: 2 GiB free beyond both, so up to 1 + 0.25 + 2 GiB.
+        { targets: [3.25 * G], split: null },
+      ],
+      [
         "held to its share: a liar above its floor gets at most its weighted share",
         [
           ask({ floor: 1 * G, comfort: 6 * G, heldToShare: true }),
@@ -351,7 +414,8 @@ describe("ballast: whole rounds", () => {
         fc.integer({ min: 0, max: 100 }),
         fc.integer({ min: 0, max: 30 }),
         fc.integer({ min: 0, max: 64 }),
-        (gib, anonPct, freePct, psi, reservedGiB) => {
+        fc.option(fc.integer({ min: 0, max: 100 })),
+        (gib, anonPct, freePct, psi, reservedGiB, touchedPct) => {
           const actual = gib * GiB;
           const total = actual - 100 * MiB;
           const anon = Math.floor((total * anonPct) / 100);
@@ -372,10 +436,14 @@ describe("ballast: whole rounds", () => {
               psi_full_avg10: psi / 2,
             },
           });
+          // On a KVM host: all it uses and touchedPct of its free memory touched.
+          if (touchedPct !== null)
+            g.hostRssBytes = actual - free + Math.floor((free * touchedPct) / 100);
           let st = ballastPolicy.initialState();
           for (let t = 0; t < 400_000; t += 50_000) {
             g.stats!.timestamp_s = t / 1000;
             const o = obs([g], { total: 64 * GiB, free: 8 * GiB }, t, reservedGiB * GiB);
+            if (touchedPct !== null) o.host.firstTouch = true;
             const r = ballastPolicy.decide(o, st);
             st = r.state;
             // A guest it does not believe (stale, insatiable: here, one that claims all
@@ -482,6 +550,86 @@ describe("ballast: whole rounds", () => {
     const needed = reserved + reserve + BALLAST.hostSlack - host.free;
     assert.ok(freed >= needed - 2 * MiB && freed <= needed + 2 * MiB, `${freed / MiB} MiB`);
     for (const d of r.decisions) assert.match(d.reason, /host short by .* reclaiming/);
+  });
+
+  it("first touch: a reservation is served from memory never touched (and not with charge-targets)", () => {
+    // Two 4 GiB guests that touched 1.25 GiB each, on a 10 GiB host: on a KVM host 7.5
+    // GiB is free, and a 4 GiB reservation needs nobody to give anything back.
+    const touched = (name: string) =>
+      guest(name, {
+        actualBytes: 4 * GiB,
+        maxmemBytes: 4 * GiB,
+        hostRssBytes: 1.25 * GiB,
+        settings: { minBytes: 1 * GiB, maxBytes: 4 * GiB, weight: 100, bufferPct: 20 },
+      });
+    const o = obs([touched("a"), touched("b")], { total: 10 * GiB, free: 7.5 * GiB }, 400_000);
+    o.host.firstTouch = true;
+    o.reservedBytes = 4 * GiB;
+    const kvm = ballastPolicy.decide(o, ballastPolicy.initialState());
+    assert.deepEqual(targets(kvm.decisions), {});
+    // Counting targets as Xen does, the host would be 2 GiB short and shrink both.
+    const xenStyle = makeBallastPolicy({ fistpoints: ["charge-targets"] });
+    const shrunk = xenStyle.decide(o, xenStyle.initialState());
+    assert.equal(shrunk.decisions.length, 2);
+    for (const d of shrunk.decisions) assert.ok(d.targetBytes < 4 * GiB, d.reason);
+  });
+
+  it("first touch: the host keeps free what its guests may grow into (and not with no-shared-headroom)", () => {
+    // A guest not learned yet keeps a tenth of its 4 GiB as headroom (400 MiB above what
+    // it touched): on a host with 2.25 GiB free and a 2 GiB reservation, that room
+    // comes before the start.
+    const young = guest("young", {
+      memoryBytes: 4 * GiB,
+      actualBytes: 4 * GiB,
+      maxmemBytes: 4 * GiB,
+      hostRssBytes: 1.25 * GiB,
+      stats: { free_bytes: 3 * GiB - 100 * MiB, inactive_file_bytes: 0 },
+      settings: { minBytes: 1 * GiB, maxBytes: 4 * GiB, weight: 100, bufferPct: 20 },
+    });
+    const o = obs([young], { total: 3.5 * GiB, free: 2.25 * GiB }, 0, 2 * GiB);
+    o.host.firstTouch = true;
+    const r = ballastPolicy.decide(o, ballastPolicy.initialState());
+    assert.equal(r.decisions.length, 1);
+    assert.match(r.decisions[0]!.reason, /host short by .* at the host level/);
+    assert.ok(r.decisions[0]!.targetBytes >= 1.25 * GiB + 350 * MiB, r.decisions[0]!.reason);
+    const bare = makeBallastPolicy({ fistpoints: ["no-shared-headroom"] });
+    const b = bare.decide(o, bare.initialState());
+    for (const d of b.decisions) assert.doesNotMatch(d.reason, /at the host level/);
+  });
+
+  it("a guest that starts while it runs keeps what it was started with while it boots (and not with no-boot-keep)", () => {
+    const old = guest("old", { actualBytes: 4 * GiB, maxmemBytes: 4 * GiB });
+    // Booting: 2 GiB given, 600 MiB in use so far and growing by 200 MiB a second.
+    const booting = (t: number) =>
+      guest("new", {
+        actualBytes: 2 * GiB,
+        maxmemBytes: 2 * GiB,
+        settings: { minBytes: 256 * MiB, maxBytes: 2 * GiB, weight: 100, bufferPct: 20 },
+        stats: {
+          timestamp_s: t / 1000,
+          anon_bytes: (600 + t / 5) * MiB,
+          active_anon_bytes: (600 + t / 5) * MiB,
+          free_bytes: 2 * GiB - 100 * MiB - (600 + t / 5) * MiB,
+          file_bytes: 0,
+          inactive_file_bytes: 0,
+        },
+      });
+    // A host with nothing free and a 1 GiB reservation waiting.
+    const host = { total: 6 * GiB, free: 0 };
+    for (const [policy, keeps] of [
+      [ballastPolicy, true],
+      [makeBallastPolicy({ fistpoints: ["no-boot-keep"] }), false],
+    ] as const) {
+      let st = policy.initialState();
+      st = policy.decide(obs([old], host, 0), st).state;
+      let lowest = 2 * GiB;
+      for (const t of [1000, 2000, 3000]) {
+        const r = policy.decide(obs([old, booting(t)], host, t, GiB), st);
+        st = r.state;
+        for (const d of r.decisions) if (d.name === "new") lowest = Math.min(lowest, d.targetBytes);
+      }
+      assert.equal(lowest >= 2 * GiB, keeps, `${policy.name}: ${lowest / MiB} MiB`);
+    }
   });
 
   it("does not move a guest on implausible stats (and does with trust-everyone)", () => {

@@ -9,10 +9,11 @@ import { after, before, describe, it } from "node:test";
 import { SimBackend } from "../src/backends/sim/backend.js";
 import { ClientError, call, type Endpoint } from "../src/cli/client.js";
 import { createApi, parseListen } from "../src/daemon/api.js";
-import { Daemon } from "../src/daemon/daemon.js";
+import { Daemon, room } from "../src/daemon/daemon.js";
 import { StateError, Store } from "../src/daemon/store.js";
 import { GiB, MiB } from "../src/units/index.js";
 import { repoPath, tempDir } from "./helpers.js";
+import { guest, obs } from "./policy_helpers.js";
 
 const HOST = repoPath("test/fixtures/daemon-host.yaml");
 const DEMO = repoPath("examples/daemon-demo.yaml");
@@ -782,5 +783,29 @@ describe("ballast daemon --policy takes a policy spec", () => {
     } finally {
       child.kill("SIGKILL");
     }
+  });
+});
+
+describe("what the host can make free for a reservation", () => {
+  // A 4 GiB guest using about 1 GiB, with a 512 MiB min.
+  const g = () =>
+    guest("g", {
+      actualBytes: 4 * GiB,
+      maxmemBytes: 4 * GiB,
+      stats: { active_anon_bytes: 900 * MiB, anon_bytes: 900 * MiB, inactive_file_bytes: 0 },
+      settings: { minBytes: 512 * MiB, maxBytes: 4 * GiB, weight: 100, bufferPct: 20 },
+    });
+  it("on Xen: what each guest has above max(floor, min)", () => {
+    const r = room(obs([g()], { total: 16 * GiB, free: 12 * GiB }));
+    assert.ok(r.freeableBytes > 2.5 * GiB, `${r.freeableBytes / MiB} MiB`);
+  });
+  it("on a first-touch host: only what it touched above that line (the rest is free already)", () => {
+    const touched = g();
+    touched.hostRssBytes = 1.25 * GiB;
+    const o = obs([touched], { total: 16 * GiB, free: 14.75 * GiB });
+    o.host.firstTouch = true;
+    const r = room(o);
+    assert.ok(r.freeableBytes < 0.5 * GiB, `${r.freeableBytes / MiB} MiB`);
+    assert.equal(r.freeBytes, 14.75 * GiB);
   });
 });

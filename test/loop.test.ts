@@ -12,7 +12,14 @@ import { after, describe, it, mock } from "node:test";
 import type { Backend, BackendDomain, HostInfo } from "../src/backends/backend.js";
 import { SimBackend, settingsFor } from "../src/backends/sim/backend.js";
 import { Daemon } from "../src/daemon/daemon.js";
-import { Controller, driveSim } from "../src/daemon/loop.js";
+import {
+  Controller,
+  decisionLine,
+  driveSim,
+  runRound,
+  type TargetIntent,
+} from "../src/daemon/loop.js";
+import { ballastPolicy } from "../src/policy/ballast/index.js";
 import { Store } from "../src/daemon/store.js";
 import type { Policy } from "../src/policy/policy.js";
 import { parseScenario } from "../src/sim/scenario.js";
@@ -56,6 +63,32 @@ domains:
 function controller(sim: SimBackend, policy: Policy<unknown>) {
   return new Controller({ backend: sim, policy, settings: settingsFor, reservedBytes: () => 0 });
 }
+
+describe("a round with the daemon's guard", () => {
+  it("journals each target with the policy's reason (a getter on ballast's decisions)", async () => {
+    // Room to grow into: ballast hands it out, and says so.
+    const yaml =
+      "duration: 1h\nhost: { memory: 8GiB }\ndomains: [{ name: a, memory: 1GiB, maxmem: 2GiB }]\n";
+    const sim = new SimBackend(new World(parseScenario(yaml, "grow.yaml", repoPath("test"))));
+    const obs = sim.observe(settingsFor, 0);
+    const intents: TargetIntent[] = [];
+    const journal = {
+      begin: (t: TargetIntent) => intents.push(t),
+      settle: () => {},
+    };
+    const r = await runRound(sim, ballastPolicy, ballastPolicy.initialState(), obs, {
+      isPinned: () => false,
+      journal,
+    });
+    assert.ok(r.applied.length > 0, "ballast decided something");
+    assert.equal(intents.length, r.applied.length);
+    intents.forEach((t, i) => {
+      assert.equal(typeof t.reason, "string");
+      assert.equal(t.reason, r.applied[i]!.reason);
+      assert.match(decisionLine(t), /^a: .* -> .*: [a-z]/);
+    });
+  });
+});
 
 describe("controller loop in virtual time", () => {
   it("runs a round every interval", async () => {

@@ -13,6 +13,8 @@ export interface HostInfo {
   totalBytes: number;
   freeBytes: number;
   reserveBytes: number;
+  /** Guest memory is backed on first touch (KVM), not when given (Xen): HostObservation. */
+  firstTouch?: boolean;
 }
 
 export interface BackendDomain extends DomainInfo {

@@ -108,14 +108,21 @@ export class DaemonError extends Error {
  * What the host can make free for a new domain without pushing any guest below
  * max(floor, min): free memory now, plus what each balloonable guest holds above that
  * line. A guest whose floor is unknown (no statistics) counts as holding nothing spare.
+ * On a host that backs guest memory on first touch (KVM) a guest holds only what it
+ * touched: the rest of what it has is free on the host already, and counting it again
+ * would promise reservations the host cannot keep.
  */
 export function room(obs: Observation): { freeBytes: number; freeableBytes: number } {
   let freeable = 0;
   for (const g of obs.guests) {
     if (!g.balloonable) continue;
+    const held =
+      obs.host.firstTouch && g.hostRssBytes !== null
+        ? Math.min(g.actualBytes, g.hostRssBytes)
+        : g.actualBytes;
     const floor = g.stats ? computeFloor(g.stats, g.actualBytes) : null;
-    const line = Math.max(floor?.floorBytes ?? g.actualBytes, g.settings.minBytes);
-    freeable += Math.max(0, g.actualBytes - line);
+    const line = Math.max(floor?.floorBytes ?? held, g.settings.minBytes);
+    freeable += Math.max(0, held - line);
   }
   return { freeBytes: obs.host.freeBytes, freeableBytes: freeable };
 }

@@ -123,9 +123,13 @@ export async function runRound<S>(
     const g = obs.guests.find((x) => x.name === d.name);
     if (!g) continue;
     if (guard?.isPinned(d.name)) continue;
+    // Field by field: a decision's reason may be a getter, formatted when read (ballast's
+    // is), which spreading the decision would leave behind.
     const res = guard
       ? await applyTarget(backend, guard.journal, {
-          ...d,
+          name: d.name,
+          targetBytes: d.targetBytes,
+          reason: d.reason,
           fromBytes: g.targetBytes,
           kind: "decision",
           type: policy.name,

@@ -46,52 +46,75 @@ export interface Floor {
   cacheBytes?: number;
 }
 
-export function computeFloor(stats: GuestStats, actualBytes: number): Floor | null {
+/**
+ * The parts of a guest's floor, written by `measure` (one object reused: a policy asks
+ * for every guest every round, a thousand guests a second).
+ */
+const parts = {
+  workingSet: 0,
+  overhead: 0,
+  unevictable: 0,
+  reserve: 0,
+  inUse: 0,
+  cacheKept: 0,
+  cache: 0,
+};
+
+/** Fill `parts` from what the guest reports; which rule applied, or null (no floor). */
+function measure(stats: GuestStats, actualBytes: number): "meminfo" | "balloon-stats" | null {
   const total = stats.total_bytes;
   const activeAnon = stats.active_anon_bytes;
   const activeFile = stats.active_file_bytes;
-  if (total !== undefined && (activeAnon === undefined || activeFile === undefined))
-    return stockFloor(stats, total, actualBytes);
-  if (total === undefined || activeAnon === undefined || activeFile === undefined) return null;
+  if (total === undefined) return null;
+  parts.overhead = Math.max(0, actualBytes - total);
+  parts.reserve = watermarks(Math.floor(total / PAGE_SIZE)).low * PAGE_SIZE;
+  if (activeAnon === undefined || activeFile === undefined) {
+    // The stock guest's rule (see the header).
+    const available = stats.available_bytes;
+    if (available === undefined) return null;
+    parts.inUse = Math.max(0, total - Math.min(available, total));
+    parts.cache = Math.min(stats.file_bytes ?? 0, total);
+    parts.cacheKept = Math.ceil(parts.cache / 2);
+    parts.workingSet = parts.inUse + parts.cacheKept;
+    parts.unevictable = 0;
+    return "balloon-stats";
+  }
   // Inactive anon can only leave RAM through swap: what swap cannot take is stuck.
   const swapFree = stats.swap_free_bytes ?? stats.swap_total_bytes ?? 0;
   const stuckAnon = Math.max(0, (stats.inactive_anon_bytes ?? 0) - swapFree);
-  const workingSet = activeAnon + activeFile + stuckAnon;
-  const overhead = Math.max(0, actualBytes - total);
-  const unevictable = (stats.unevictable_bytes ?? 0) + (stats.slab_unreclaimable_bytes ?? 0);
-  const reserve = watermarks(Math.floor(total / PAGE_SIZE)).low * PAGE_SIZE;
-  const raw = overhead + workingSet + unevictable + reserve;
-  return {
-    floorBytes: Math.ceil(raw / MiB) * MiB,
-    workingSetBytes: workingSet,
-    overheadBytes: overhead,
-    unevictableBytes: unevictable,
-    reserveBytes: reserve,
-    basis: "meminfo",
-  };
+  parts.workingSet = activeAnon + activeFile + stuckAnon;
+  parts.unevictable = (stats.unevictable_bytes ?? 0) + (stats.slab_unreclaimable_bytes ?? 0);
+  return "meminfo";
 }
 
-/** The floor from virtio-balloon's statistics alone (see the header); null without them. */
-function stockFloor(stats: GuestStats, total: number, actualBytes: number): Floor | null {
-  const available = stats.available_bytes;
-  if (available === undefined) return null;
-  const inUse = Math.max(0, total - Math.min(available, total));
-  const cache = Math.min(stats.file_bytes ?? 0, total);
-  const cacheKept = Math.ceil(cache / 2);
-  const overhead = Math.max(0, actualBytes - total);
-  const reserve = watermarks(Math.floor(total / PAGE_SIZE)).low * PAGE_SIZE;
-  const raw = overhead + inUse + cacheKept + reserve;
-  return {
-    floorBytes: Math.ceil(raw / MiB) * MiB,
-    workingSetBytes: inUse + cacheKept,
-    overheadBytes: overhead,
-    unevictableBytes: 0,
-    reserveBytes: reserve,
-    basis: "balloon-stats",
-    inUseBytes: inUse,
-    cacheKeptBytes: cacheKept,
-    cacheBytes: cache,
+/** The floor from the parts `measure` wrote, rounded up to a whole MiB. */
+function floorOfParts(): number {
+  const raw = parts.overhead + parts.workingSet + parts.unevictable + parts.reserve;
+  return Math.ceil(raw / MiB) * MiB;
+}
+
+export function computeFloor(stats: GuestStats, actualBytes: number): Floor | null {
+  const basis = measure(stats, actualBytes);
+  if (basis === null) return null;
+  const f: Floor = {
+    floorBytes: floorOfParts(),
+    workingSetBytes: parts.workingSet,
+    overheadBytes: parts.overhead,
+    unevictableBytes: parts.unevictable,
+    reserveBytes: parts.reserve,
+    basis,
   };
+  if (basis === "balloon-stats") {
+    f.inUseBytes = parts.inUse;
+    f.cacheKeptBytes = parts.cacheKept;
+    f.cacheBytes = parts.cache;
+  }
+  return f;
+}
+
+/** computeFloor(...).floorBytes without the object (null: no floor). */
+export function floorBytes(stats: GuestStats, actualBytes: number): number | null {
+  return measure(stats, actualBytes) === null ? null : floorOfParts();
 }
 
 /** The refusal every backend gives for a target below the floor. */

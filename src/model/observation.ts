@@ -9,6 +9,13 @@ export interface HostObservation {
   totalBytes: number;
   freeBytes: number;
   reserveBytes: number;
+  /**
+   * Guest memory is backed when the guest first touches it, not when it is given (KVM:
+   * QEMU's RAM is an anonymous mapping): a target above what a guest has touched costs
+   * the host nothing yet, and `hostRssBytes` is what it does cost. Absent: false (Xen
+   * populates a domain's memory as its balloon deflates).
+   */
+  firstTouch?: boolean;
 }
 
 export interface GuestObservation {

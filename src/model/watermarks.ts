@@ -159,13 +159,89 @@ export interface Watermarks {
   high: number;
 }
 
+/** A zone's min watermark for min_free_kbytes `kb` (zoneWatermarks()). */
+function zoneMin(managed: number, kb: number, lowmem: number): number {
+  return lowmem > 0 ? Math.floor((Math.floor((kb * KiB) / PAGE_SIZE) * managed) / lowmem) : 0;
+}
+
+/** The gap from a zone's min to its low watermark, and from low to high. */
+function zoneGap(managed: number, min: number): number {
+  return Math.max(Math.floor(min / 4), Math.floor((managed * WATERMARK_SCALE_FACTOR) / 10000));
+}
+
+/** A zone's managed pages above its high watermark (its share of nr_free_buffer_pages()). */
+function aboveHigh(managed: number, kb: number, lowmem: number): number {
+  if (managed <= 0) return 0;
+  const min = zoneMin(managed, kb, lowmem);
+  const high = min + 2 * zoneGap(managed, min);
+  return managed > high ? managed - high : 0;
+}
+
+/** nr_free_buffer_pages() of the three x86 zones. */
+function freeBuffer(dma: number, dma32: number, normal: number, kb: number): number {
+  const n = dma + dma32 + normal;
+  return aboveHigh(dma, kb, n) + aboveHigh(dma32, kb, n) + aboveHigh(normal, kb, n);
+}
+
+/** What a zone keeps from user pages: its min watermark and lowmem_reserve. */
+function zoneFloor(managed: number, kb: number, lowmem: number, higher: number, ratio: number) {
+  const r = higher > 0 ? Math.floor(higher / ratio) : 0;
+  return Math.min(managed, zoneMin(managed, kb, lowmem) + r);
+}
+
 /**
  * The watermarks of an x86_64 guest with `managedPages` pages under the page allocator,
  * as the page allocator applies them to user pages: the zones' min, low and high
  * watermarks with the lower zones' lowmem_reserve on top.
+ *
+ * The same arithmetic as fromReserves(zoneReserves(x86Zones(managedPages))) (a test
+ * checks it), zone by zone in locals: a policy asks for every guest every round (a
+ * thousand guests a second), and the general form's arrays and closures are garbage.
+ * Sizes already asked for are answered from a bounded cache (shared objects: frozen).
  */
-export function watermarks(managedPages: number): Watermarks {
-  return fromReserves(zoneReserves(x86Zones(managedPages)));
+export function watermarks(managedPages: number): Readonly<Watermarks> {
+  let w = computed.get(managedPages);
+  if (w === undefined) {
+    w = Object.freeze(x86Watermarks(Math.max(0, managedPages)));
+    if (computed.size >= CACHE_SIZE) computed.clear();
+    computed.set(managedPages, w);
+  }
+  return w;
+}
+
+/** Watermarks by managed pages; emptied when it holds CACHE_SIZE sizes. */
+const computed = new Map<number, Readonly<Watermarks>>();
+const CACHE_SIZE = 4096;
+
+function x86Watermarks(n: number): Watermarks {
+  // x86Zones(): DMA, DMA32, Normal; empty zones are left out (as zoneReserves() does).
+  const dma = Math.min(DMA_MANAGED_PAGES, n);
+  const dma32 = Math.min(n - dma, ((3584 - 16) * MiB) / PAGE_SIZE);
+  const normal = n - dma - dma32;
+  const zones = (dma > 0 ? 1 : 0) + (dma32 > 0 ? 1 : 0) + (normal > 0 ? 1 : 0);
+  // calculate_min_free_kbytes(), refined once, then khugepaged's raise (zoneReserves()).
+  let kb = minFreeKbytes(n * PAGE_SIZE);
+  kb = minFreeKbytes(freeBuffer(dma, dma32, normal, kb) * PAGE_SIZE);
+  const recommended = Math.min(
+    PAGEBLOCK_PAGES * zones * (2 + MIGRATE_PCPTYPES * MIGRATE_PCPTYPES),
+    Math.floor(freeBuffer(dma, dma32, normal, kb) / 20),
+  );
+  kb = Math.max(kb, recommended * (PAGE_SIZE / KiB));
+  let floor = 0;
+  let gaps = 0;
+  if (dma > 0) {
+    floor += zoneFloor(dma, kb, n, dma32 + normal, 256);
+    gaps += zoneGap(dma, zoneMin(dma, kb, n));
+  }
+  if (dma32 > 0) {
+    floor += zoneFloor(dma32, kb, n, normal, 256);
+    gaps += zoneGap(dma32, zoneMin(dma32, kb, n));
+  }
+  if (normal > 0) {
+    floor += zoneFloor(normal, kb, n, 0, 32);
+    gaps += zoneGap(normal, zoneMin(normal, kb, n));
+  }
+  return { min: floor, low: floor + gaps, high: floor + 2 * gaps };
 }
 
 export function fromReserves(r: ZoneReserves): Watermarks {

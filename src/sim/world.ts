@@ -168,6 +168,13 @@ export class World implements ToolstackHost {
     return n;
   }
 
+  /** Starts waiting for admission now: name and how long each has waited (ms). */
+  waitingStarts(): Array<{ name: string; waitedMs: number }> {
+    const out: Array<{ name: string; waitedMs: number }> = [];
+    for (const [name, since] of this.waitingSince) out.push({ name, waitedMs: this.nowMs - since });
+    return out;
+  }
+
   /** Run a parsed command now (the daemon and the policy benchmark use this). */
   runCommand(cmd: Command): CommandResult {
     return execute(this, cmd);

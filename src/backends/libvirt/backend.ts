@@ -180,6 +180,9 @@ export class LibvirtBackend implements Backend {
       totalBytes: kib("total"),
       freeBytes: kib("free") + kib("buffers") + kib("cached"),
       reserveBytes: 0,
+      // Its domains are QEMU's: RAM backed on first touch (unless a domain asks for
+      // <allocation mode="immediate"/>, the exception).
+      firstTouch: true,
     };
   }
 

@@ -182,7 +182,14 @@ export class QemuBackend implements Backend {
 
   async host(): Promise<HostInfo> {
     const m = hostMeminfo();
-    return { totalBytes: m.totalBytes, freeBytes: m.availableBytes, reserveBytes: 0 };
+    // QEMU's RAM is an anonymous mapping, backed as the guest touches it (no -mem-prealloc
+    // from us: we attach to VMs started elsewhere, and preallocation is the exception).
+    return {
+      totalBytes: m.totalBytes,
+      freeBytes: m.availableBytes,
+      reserveBytes: 0,
+      firstTouch: true,
+    };
   }
 
   async domains(): Promise<QemuDomain[]> {

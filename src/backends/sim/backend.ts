@@ -51,6 +51,7 @@ export class SimBackend implements Backend {
       totalBytes: hv.memoryPages * PAGE_SIZE,
       freeBytes: hv.freePages * PAGE_SIZE,
       reserveBytes: hv.reservePages * PAGE_SIZE,
+      firstTouch: this.world.hypervisor === "kvm",
     };
   }
 

@@ -24,6 +24,10 @@
  *   rest of the floors by weight.
  * - A guest held to its share (untrusted, insatiable) asks above its floor at most its
  *   weighted share of the host.
+ * - On a host that backs guest memory on first touch (KVM), a guest is charged what the
+ *   host backs for it, not its target, and its headroom is kept free for it in one
+ *   headroom the host shares among its guests (`fit`): the memory a start needs is
+ *   untouched memory, not memory taken back from guests.
  * What it does not: read statistics, or decide what a guest needs (need.ts, headroom.ts).
  */
 
@@ -41,10 +45,21 @@ export interface Ask {
   spare: number;
   /** Comfort, have and spare at most its weighted share of the host (or its min). */
   heldToShare: boolean;
+  /**
+   * On a host that backs guest memory on first touch (KVM), the most it is charged: what
+   * the host backs for it now (its QEMU's RSS) or what it may touch soon (its use and
+   * headroom, a raise), the more. Absent: a target costs the host all of itself (Xen).
+   */
+  charge?: number;
+  /** First-touch host: its headroom, which it may touch beyond its charge. */
+  room?: number;
 }
 
 export const LEVELS = ["floor", "press", "keep", "comfort", "have", "spare"] as const;
 export type Level = (typeof LEVELS)[number];
+const KEEP = LEVELS.indexOf("keep");
+const COMFORT = LEVELS.indexOf("comfort");
+const HAVE = LEVELS.indexOf("have");
 
 /**
  * Every guest's ask, one typed array per field (a thousand guests every second make no
@@ -55,14 +70,25 @@ export class AskTable {
   weight: Float64Array;
   min: Float64Array;
   held: Uint8Array;
+  /** Ask.charge per guest; Infinity where a target costs all of itself. */
+  charge: Float64Array;
+  /** Ask.room per guest. */
+  room: Float64Array;
   levels: Float64Array[];
   /** Scratch for fit and waterFill. */
-  readonly scratch: { share: Float64Array; inc: Float64Array; got: Float64Array; idx: Uint32Array };
+  readonly scratch: {
+    share: Float64Array;
+    inc: Float64Array;
+    got: Float64Array;
+    idx: Uint32Array;
+  };
 
   constructor(capacity = 16) {
     this.weight = new Float64Array(capacity);
     this.min = new Float64Array(capacity);
     this.held = new Uint8Array(capacity);
+    this.charge = new Float64Array(capacity).fill(Infinity);
+    this.room = new Float64Array(capacity);
     this.levels = LEVELS.map(() => new Float64Array(capacity));
     this.scratch = {
       share: new Float64Array(capacity),
@@ -82,6 +108,8 @@ export class AskTable {
       weight: fresh.weight,
       min: fresh.min,
       held: fresh.held,
+      charge: fresh.charge,
+      room: fresh.room,
       levels: fresh.levels,
     });
     Object.assign(this.scratch, fresh.scratch);
@@ -98,6 +126,8 @@ export class AskTable {
     this.weight[i] = a.weight;
     this.min[i] = a.min;
     this.held[i] = a.heldToShare ? 1 : 0;
+    this.charge[i] = a.charge ?? Infinity;
+    this.room[i] = a.room ?? 0;
     // Field by field (a read by a name from a list would box every number it reads).
     l[0]![i] = a.floor;
     l[1]![i] = a.press;
@@ -122,6 +152,12 @@ export interface Fit {
   shortBytes: number;
   /** What the host's ask got (all of it unless `split` is "floor" ... "host"). */
   hostBytes: number;
+  /**
+   * First-touch host: the free memory nobody is charged for, which a guest charged in
+   * full may touch beyond its charge and headroom; null on a host where a target costs
+   * all of itself.
+   */
+  touchFreeBytes: number | null;
 }
 
 /**
@@ -154,19 +190,18 @@ export function waterFillInto(
     for (let i = 0; i < n; i++) out[i] = cap[i]! > 0 && weight[i]! > 0 ? cap[i]! : 0;
     return;
   }
-  const filled = (level: number): number => {
-    let sum = 0;
-    for (let i = 0; i < n; i++) {
-      if (!(cap[i]! > 0 && weight[i]! > 0)) continue;
-      const v = level * weight[i]!;
-      sum += v < cap[i]! ? v : cap[i]!;
-    }
-    return sum;
-  };
   let lo = 0;
   for (let pass = 0; pass < 64 && hi - lo > 0; pass++) {
     const mid = (lo + hi) / 2;
-    if (filled(mid) <= give) lo = mid;
+    // What level `mid` gives, all items summed (in line: a closure here would be a new
+    // function object every call, and its numbers boxed).
+    let filled = 0;
+    for (let i = 0; i < n; i++) {
+      if (!(cap[i]! > 0 && weight[i]! > 0)) continue;
+      const v = mid * weight[i]!;
+      filled += v < cap[i]! ? v : cap[i]!;
+    }
+    if (filled <= give) lo = mid;
     else hi = mid;
   }
   // At `lo` the sum is at most `amount`; what is left goes to the items not yet capped,
@@ -205,16 +240,33 @@ export function waterFill(items: Array<{ weight: number; cap: number }>, amount:
 
 /**
  * Targets for the asks in `t` (whose levels it makes cumulative, in place) out of
- * `capacity` bytes (host free plus what guests hold,
- * less what is never handed out), level by level, the host's own ask of `hostAsk` bytes
- * after every guest's keep. Targets go to `out`.
+ * `capacity` bytes (host free plus what the host backs for guests, less what is never
+ * handed out), level by level, the host's own ask of `hostAsk` bytes after every guest's
+ * keep. Targets go to `out`.
+ *
+ * What a target costs the host depends on how it backs guest memory. On Xen a target is
+ * populated as the balloon deflates: it costs all of itself (`t.charge` is Infinity). On
+ * a host that backs guest memory on first touch (KVM: QEMU's RAM is an anonymous
+ * mapping, faulted in as the guest touches it, and given back by the balloon's discard
+ * or by free page reporting) a target above what the guest has touched costs nothing
+ * until it touches it: every level is charged at most the guest's `charge` (what the
+ * host backs for it, or a raise for pressure), and what guests may grow into is kept
+ * free by the host in its own ask (the caller's shared headroom). So reservations and
+ * starts are served from untouched memory, reclaim takes only touched memory (above
+ * comfort first), and a guest charged in full keeps its level up to its charge, its
+ * headroom and the free memory nobody is charged for (`uncharged`).
  */
 export function fit(t: AskTable, capacity: number, hostAsk: number, out: Float64Array): Fit {
   const n = t.n;
   const { share, inc, got, idx } = t.scratch;
+  const charge = t.charge;
   const cap = Math.max(0, capacity);
   let wsum = 0;
-  for (let i = 0; i < n; i++) wsum += t.weight[i]!;
+  let touch = false;
+  for (let i = 0; i < n; i++) {
+    wsum += t.weight[i]!;
+    if (charge[i]! !== Infinity) touch = true;
+  }
   for (let i = 0; i < n; i++) share[i] = wsum > 0 ? (cap * t.weight[i]!) / wsum : 0;
   // Levels made cumulative in place (each at least the one before); a held guest's
   // comfort and above capped at its share (or min).
@@ -228,9 +280,22 @@ export function fit(t: AskTable, capacity: number, hostAsk: number, out: Float64
       cur[i] = v;
     }
   }
+  // The outcome, and the free memory a guest charged in full may touch (first touch).
+  const done = (
+    split: Fit["split"],
+    shortBytes: number,
+    hostBytes: number,
+    k: number,
+    free: number,
+  ): Fit => {
+    if (!touch) return { split, shortBytes, hostBytes, touchFreeBytes: null };
+    uncharged(t, k, free, out);
+    return { split, shortBytes, hostBytes, touchFreeBytes: free };
+  };
   let floors = 0;
   for (let i = 0; i < n; i++) {
-    out[i] = L[0]![i]!;
+    const f = L[0]![i]!;
+    out[i] = f < charge[i]! ? f : charge[i]!;
     floors += out[i]!;
   }
   if (floors > cap) {
@@ -244,19 +309,20 @@ export function fit(t: AskTable, capacity: number, hostAsk: number, out: Float64
     }
     waterFillInto(n, t.weight, inc, cap - given, got, idx);
     for (let i = 0; i < n; i++) out[i]! += got[i]!;
-    return { split: "floor", shortBytes: floors - cap, hostBytes: 0 };
+    return done("floor", floors - cap, 0, 0, 0);
   }
   let left = cap - floors;
   for (let k = 1; k < LEVELS.length; k++) {
-    if (LEVELS[k] === "comfort") {
+    if (k === COMFORT) {
       // The host's ask comes after every guest's keep, before anyone's comfort.
-      if (hostAsk > left) return { split: "host", shortBytes: hostAsk - left, hostBytes: left };
+      if (hostAsk > left) return done("host", hostAsk - left, left, KEEP, 0);
       left -= hostAsk;
     }
     let want = 0;
     const lk = L[k]!;
     for (let i = 0; i < n; i++) {
-      const d = lk[i]! - out[i]!;
+      const v = lk[i]! < charge[i]! ? lk[i]! : charge[i]!;
+      const d = v - out[i]!;
       inc[i] = d > 0 ? d : 0;
       want += inc[i]!;
     }
@@ -265,7 +331,7 @@ export function fit(t: AskTable, capacity: number, hostAsk: number, out: Float64
       left -= want;
       continue;
     }
-    if (LEVELS[k] === "have") {
+    if (k === HAVE) {
       // What guests have above their comfort: each gives back the same share of it.
       const f = want > 0 ? left / want : 0;
       for (let i = 0; i < n; i++) out[i]! += inc[i]! * f;
@@ -273,9 +339,28 @@ export function fit(t: AskTable, capacity: number, hostAsk: number, out: Float64
       waterFillInto(n, t.weight, inc, left, got, idx);
       for (let i = 0; i < n; i++) out[i]! += got[i]!;
     }
-    return { split: LEVELS[k]!, shortBytes: want - left, hostBytes: k < 3 ? 0 : hostAsk };
+    const hostBytes = k < COMFORT ? 0 : hostAsk;
+    return done(LEVELS[k]!, want - left, hostBytes, k, 0);
   }
-  return { split: null, shortBytes: 0, hostBytes: hostAsk };
+  return done(null, 0, hostAsk, LEVELS.length - 1, left);
+}
+
+/**
+ * First-touch host: a guest charged in full at level `k` gets that level up to its
+ * charge, its headroom and `free` (what nobody is charged for: while the host has room
+ * its guests may grow into it, and no guest alone may touch more), never less than its
+ * keep once it passed that level (its headroom is kept free in the host's ask) nor its
+ * floor (memory it has not touched costs nothing). A byte of slack: sums round.
+ */
+function uncharged(t: AskTable, k: number, free: number, out: Float64Array): void {
+  const level = t.levels[k]!;
+  const least = t.levels[k < KEEP ? 0 : KEEP]!;
+  for (let i = 0; i < t.n; i++) {
+    const c = t.charge[i]!;
+    if (out[i]! < c - 1) continue;
+    const v = Math.max(least[i]!, Math.min(level[i]!, c + t.room[i]! + free));
+    if (v > out[i]!) out[i] = v;
+  }
 }
 
 /** fit over plain asks: the targets and the outcome (tables in tests read better so). */

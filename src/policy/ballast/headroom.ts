@@ -76,6 +76,25 @@ export interface Headroom {
   learnedGrowth: number;
   learnedAtMs: number;
   learned: boolean;
+  /** The growth seen now (over the windows, after the warm-up): what it is growing by. */
+  growthBytes: number;
+}
+
+/**
+ * The largest growth seen, held for `growthHoldMs` after it was last seen that large,
+ * then halving every `growthHalfLifeMs`; `seen` is this round's (written to `out`).
+ */
+export function remember(
+  prev: { learnedGrowth: number; learnedAtMs: number },
+  seen: number,
+  nowMs: number,
+  out: { learnedGrowth: number; learnedAtMs: number },
+): void {
+  const since = Math.max(0, nowMs - prev.learnedAtMs - BALLAST.growthHoldMs);
+  const remembered = prev.learnedGrowth * 0.5 ** (since / BALLAST.growthHalfLifeMs);
+  const renewed = seen >= remembered && seen > 0;
+  out.learnedGrowth = renewed ? seen : remembered;
+  out.learnedAtMs = renewed ? nowMs : prev.learnedAtMs;
 }
 
 /**
@@ -90,20 +109,24 @@ export function headroom(
   prev: { learnedGrowth: number; learnedAtMs: number; firstSeenMs: number },
   nowMs: number,
   noHeadroom: boolean,
-  out: Headroom = { headroomBytes: 0, learnedGrowth: 0, learnedAtMs: 0, learned: false },
+  out: Headroom = {
+    headroomBytes: 0,
+    learnedGrowth: 0,
+    learnedAtMs: 0,
+    learned: false,
+    growthBytes: 0,
+  },
 ): Headroom {
   const age = nowMs - prev.firstSeenMs;
-  const since = Math.max(0, nowMs - prev.learnedAtMs - BALLAST.growthHoldMs);
-  const remembered = prev.learnedGrowth * 0.5 ** (since / BALLAST.growthHalfLifeMs);
   const warm = prev.firstSeenMs + BALLAST.warmupMs;
-  const seen = nowMs >= warm ? growth(h, nowMs, useBytes, warm) : 0;
-  const renewed = seen >= remembered && seen > 0;
-  const learnedGrowth = renewed ? seen : remembered;
-  const learnedAtMs = renewed ? nowMs : prev.learnedAtMs;
+  // Before the warm-up ends no sample counts, and growth() finds none: 0 (computed all the
+  // same, so that the round a guest's warm-up ends runs no code the rounds before did not).
+  const seen = growth(h, nowMs, useBytes, warm);
+  remember(prev, seen, nowMs, out);
+  const learnedGrowth = out.learnedGrowth;
   const learned = age >= BALLAST.learnMs;
-  out.learnedGrowth = learnedGrowth;
-  out.learnedAtMs = learnedAtMs;
   out.learned = learned;
+  out.growthBytes = seen;
   out.headroomBytes = 0;
   if (noHeadroom) return out;
   const margin = Math.max(BALLAST.minHeadroom, BALLAST.minHeadroomFraction * useBytes);

@@ -20,6 +20,17 @@
  * guest that is short (PSI, major faults, free under its low watermark with no cache to
  * mend it) gets memory back within one interval, before anyone's headroom.
  *
+ * On a host that backs guest memory on first touch (KVM: `host.firstTouch`), a guest
+ * costs the host what it touched (its QEMU's RSS, `hostRssBytes`), not its target:
+ * memory given and never touched is free memory. There fit charges each guest what the
+ * host backs for it, and the host keeps free one headroom for all its guests to grow
+ * into: the most any guest may yet touch of its keep, or the most its guests have grown
+ * by at once (learned as a guest's growth is), whichever is more; a host that kept every
+ * guest's headroom apart would keep free what only a storm of simultaneous bursts needs.
+ * Reservations and starts are served from untouched memory; reclaim takes touched
+ * memory only (cache and cold memory above a guest's keep). A booting guest keeps what
+ * it was started with until its use stops growing (on either host).
+ *
  * What it does not do: move guests without a balloon (dom0-style), grow a guest above
  * its max, go below a guest's floor, or act on statistics it does not trust.
  *
@@ -31,7 +42,7 @@ import type { Decision, GuestObservation, Observation } from "../../model/observ
 import { formatSize, MiB } from "../../units/index.js";
 import { clamp, mibFloor, type Policy, type PolicyResult } from "../policy.js";
 import { AskTable, type Fit, fit, LEVELS } from "./fit.js";
-import { type Headroom, headroom, record } from "./headroom.js";
+import { growth, type Headroom, headroom, record, remember } from "./headroom.js";
 import { type Need, need, newNeed, type Press, press } from "./need.js";
 import {
   BALLAST,
@@ -40,6 +51,7 @@ import {
   type GuestMemo,
   newMemo,
   type Why,
+  ZERO,
 } from "./params.js";
 import { type Greed, greed, type TrustVerdict, trust } from "./trust.js";
 
@@ -64,11 +76,18 @@ function explain(w: Why, from: number, to: number, f: Fit, comfort: number): str
     return `untrusted (${w.untrusted})${held}`;
   }
   const signs = `psi ${w.psi.toFixed(2)}, ${Math.round(w.faults)} major faults/s${w.belowLow ? ", free under low watermark" : ""}`;
-  const facts = `use ${formatSize(w.use)}, headroom ${formatSize(w.headroom)}${w.learned ? "" : ` (learning, first ${BALLAST.learnMs / 60000} min)`}, floor ${formatSize(w.floor)}`;
+  const cold = w.cold > 0 ? `, cold anon ${formatSize(w.cold)}` : "";
+  const backed = w.backed > 0 ? `, host backs ${formatSize(w.backed)}` : "";
+  const facts = `use ${formatSize(w.use)}${cold}, headroom ${formatSize(w.headroom)}${w.learned ? "" : ` (learning, first ${BALLAST.learnMs / 60000} min)`}, floor ${formatSize(w.floor)}${backed}`;
   let head: string;
   if (w.raised && to > from)
     head = `${w.spike ? "pressure spike" : "short"} (${signs}): memory back now`;
   else if (w.insatiable) head = "insatiable (claims pressure whatever it gets): held to its share";
+  else if (to < from && f.touchFreeBytes !== null && to >= w.backed)
+    head =
+      f.split === null
+        ? `held to what it touched, its headroom and the ${formatSize(f.touchFreeBytes)} the host has free beyond what guests may grow into`
+        : `${short} at the ${f.split} level: held to what it touched and its headroom`;
   else if (to < from) head = `${short} at the ${f.split ?? "spare"} level: reclaiming`;
   else if (to > comfort + MiB) head = "host has room: spare memory as headroom";
   else head = "growing into its headroom";
@@ -86,25 +105,65 @@ export function makeBallastPolicy(
   };
   const noHeadroom = fist.has("no-headroom");
   const reclaimAll = fist.has("reclaim-all");
+  const noBootKeep = fist.has("no-boot-keep");
+  const noShared = fist.has("no-shared-headroom");
+  const chargeTargets = fist.has("charge-targets");
 
   // Each step writes its result into one of these (one set per policy: no garbage).
   const verdict: TrustVerdict = { untrusted: null, fresh: false };
   const needOut: Need = newNeed();
-  const room: Headroom = { headroomBytes: 0, learnedGrowth: 0, learnedAtMs: 0, learned: false };
+  const room: Headroom = {
+    headroomBytes: ZERO,
+    learnedGrowth: ZERO,
+    learnedAtMs: ZERO,
+    learned: false,
+    growthBytes: ZERO,
+  };
   const greedOut: Greed = {
     greedySinceMs: Number.NaN,
     grownSinceGreedy: false,
     insatiable: false,
   };
-  const pressOut: Press = { pressBytes: 0, pressUntilMs: 0, raisedAtMs: 0, raised: false };
+  const pressOut: Press = {
+    pressBytes: ZERO,
+    pressUntilMs: ZERO,
+    raisedAtMs: ZERO,
+    raised: false,
+  };
 
   // Reused from round to round: the asks and the targets.
   const table = new AskTable();
   let L = table.levels;
-  const row = (i: number, weight: number, min: number, held: boolean) => {
+  let firstTouch = false;
+  /** What the host backs for a guest: on a first-touch host its RSS where known. */
+  const backedBytes = (g: GuestObservation) =>
+    firstTouch ? (g.hostRssBytes ?? g.actualBytes) : g.actualBytes;
+  // This round, over guests: the most headroom any keeps (ROOM_MOST), and the sum of their
+  // growths (GROWING). In an array: a number kept in a variable these closures share is
+  // a new boxed number at every change, a thousand guests a round.
+  const acc = new Float64Array(2);
+  const ROOM_MOST = 0;
+  const GROWING = 1;
+  /**
+   * Guest i's row. On a first-touch host it is charged what the host backs for it, or a
+   * raise for pressure (`press`: memory it is about to touch), whichever is more; its
+   * headroom (`room`) is kept free for it in the host's own pool (fit.ts).
+   */
+  const row = (
+    g: GuestObservation,
+    i: number,
+    weight: number,
+    min: number,
+    held: boolean,
+    room: number,
+    press: number,
+  ) => {
     table.weight[i] = weight;
     table.min[i] = min;
     table.held[i] = held ? 1 : 0;
+    table.charge[i] = firstTouch ? Math.max(backedBytes(g), press) : Infinity;
+    table.room[i] = room;
+    if (room > acc[ROOM_MOST]!) acc[ROOM_MOST] = room;
   };
 
   /** Steps 1-3 for guest `i`: its ask, into the table (and, in its record, why). */
@@ -128,9 +187,11 @@ export function makeBallastPolicy(
       const w = m.why;
       w.untrusted = v.untrusted ?? "no statistics";
       w.raised = w.spike = w.belowLow = w.insatiable = w.learned = false;
-      w.psi = w.faults = w.use = w.headroom = 0;
+      w.psi = w.faults = w.use = w.headroom = w.cold = 0;
+      w.backed = firstTouch ? backedBytes(g) : 0;
       w.floor = minB;
-      row(i, weight, minB, true);
+      // What it may grow by is not known (or not believed): the default headroom.
+      row(g, i, weight, minB, true, BALLAST.defaultHeadroomFraction * g.memoryBytes, 0);
       L[0]![i] = L[1]![i] = L[2]![i] = minB;
       L[3]![i] = L[4]![i] = L[5]![i] = has;
       return;
@@ -166,10 +227,25 @@ export function makeBallastPolicy(
 
     // An insatiable guest's claimed floor is no floor: it gives way down to its min.
     const floor = gr.insatiable ? minB : n.floorBytes;
-    const keep = gr.insatiable ? minB : clamp(n.useBytes + h.headroomBytes, floor, maxB);
+    // A guest booting keeps what it was started with while its use still grows: its
+    // first allocations are how it starts (not counted as growth), and taking them back
+    // would meet them at its OOM killer.
+    const booting =
+      nowMs < m.bootUntilMs &&
+      !gr.insatiable &&
+      !noBootKeep &&
+      (nowMs - m.firstSeenMs < BALLAST.shortWindowMs || growth(m.history, nowMs, n.useBytes) > 0);
+    const started = booting ? clamp(g.targetBytes, minB, maxB) : 0;
+    const keep = gr.insatiable
+      ? minB
+      : clamp(Math.max(n.useBytes + h.headroomBytes, started), floor, maxB);
     const comfort = reclaimAll
       ? keep
-      : clamp(Math.max(keep, n.useBytes * (1 + g.settings.bufferPct / 100)), keep, maxB);
+      : clamp(
+          Math.max(keep, (n.useBytes + n.coldBytes) * (1 + g.settings.bufferPct / 100)),
+          keep,
+          maxB,
+        );
     const have = reclaimAll ? keep : clamp(g.targetBytes, minB, maxB);
     const w = m.why;
     w.untrusted = null;
@@ -183,10 +259,23 @@ export function makeBallastPolicy(
     w.floor = floor;
     w.use = n.useBytes;
     w.headroom = h.headroomBytes;
+    w.cold = n.coldBytes;
+    w.backed = firstTouch ? backedBytes(g) : 0;
     // The ask, written straight into the table (no object per guest).
-    row(i, weight, minB, gr.insatiable);
+    const pressB = gr.insatiable ? minB : Math.min(p.pressBytes, maxB);
+    // An insatiable guest's claims are not believed: it may grow by the default headroom.
+    if (gr.insatiable)
+      row(g, i, weight, minB, true, BALLAST.defaultHeadroomFraction * g.memoryBytes, 0);
+    else {
+      // What it may yet touch of its keep (its use and headroom, or what it was started
+      // with): it grows into free memory it never touched first, and into memory it
+      // touched (cold cache kswapd takes back) after, which costs the host nothing more.
+      const touchable = Math.min(maxB, Math.max(n.useBytes + h.headroomBytes, started));
+      row(g, i, weight, minB, false, Math.max(0, touchable - backedBytes(g)), pressB);
+      acc[GROWING]! += h.growthBytes;
+    }
     L[0]![i] = floor;
-    L[1]![i] = gr.insatiable ? minB : Math.min(p.pressBytes, maxB);
+    L[1]![i] = pressB;
     L[2]![i] = keep;
     L[3]![i] = comfort;
     L[4]![i] = have;
@@ -194,6 +283,10 @@ export function makeBallastPolicy(
   }
 
   let targets = new Float64Array(16);
+  // This round's decisions: guest index and target (reused from round to round).
+  let pick = new Int32Array(16);
+  let pickTo = new Float64Array(16);
+  const NO_GUEST = {} as GuestObservation;
   const guests: GuestObservation[] = [];
   const memos: GuestMemo[] = [];
 
@@ -202,7 +295,11 @@ export function makeBallastPolicy(
     summary:
       "Ballast: memory reclaimed on demand (free target, reservations, a reserve), headroom learned per guest, memory back at once on pressure, floors kept, guests untrusted",
     intervalMs: BALLAST.intervalMs,
-    initialState: () => ({ memo: new Map(), round: 0 }),
+    initialState: () => ({
+      memo: new Map(),
+      round: 0,
+      pool: { learnedGrowth: ZERO, learnedAtMs: ZERO },
+    }),
     decide(obs: Observation, state: BallastState): PolicyResult<BallastState> {
       const round = state.round + 1;
       const memo = state.memo;
@@ -211,17 +308,21 @@ export function makeBallastPolicy(
       let count = 0;
       table.reset(obs.guests.length);
       L = table.levels;
+      firstTouch = obs.host.firstTouch === true && !chargeTargets;
+      acc[ROOM_MOST] = 0;
+      acc[GROWING] = 0;
       let held = 0;
       let fixed = 0;
       for (const g of obs.guests) {
         if (!g.balloonable) {
-          fixed += g.actualBytes;
+          fixed += backedBytes(g);
           continue;
         }
         let m = memo.get(g.name);
         const isNew = m === undefined;
         if (!m) {
           m = newMemo(obs.nowMs);
+          if (round > 1) m.bootUntilMs = obs.nowMs + BALLAST.warmupMs;
           memo.set(g.name, m);
         }
         m.seenRound = round;
@@ -229,19 +330,20 @@ export function makeBallastPolicy(
         guests[count] = g;
         memos[count] = m;
         count++;
-        held += g.actualBytes;
+        held += backedBytes(g);
       }
       if (memo.size > count)
         for (const [name, m] of memo) if (m.seenRound !== round) memo.delete(name);
 
-      // The host holds its free memory and what guests have, less a slack never handed
-      // out; it asks to keep free a reserve for bursts and what pending reservations
-      // and starts need (after every guest's headroom: a start that needs a guest's
-      // headroom waits). Targets never add up to more than the host's memory less its
-      // own reserve and the guests it does not move: on a host that backs guest memory
-      // on first touch (KVM), free memory plus what guests have counts memory they were
-      // given but have not touched yet, and guests that all touched theirs would send
-      // the host's OOM killer after one of them.
+      // The host holds its free memory and what it backs for guests, less a slack never
+      // handed out; it asks to keep free a reserve for bursts and what pending
+      // reservations and starts need (after every guest's headroom: a start that needs a
+      // guest's headroom waits). What guests are charged never adds up to more than the
+      // host's memory less its own reserve and the guests it does not move. On a host
+      // that backs guest memory on first touch (KVM) a guest is charged what the host
+      // backs for it (fit.ts), and what they may grow into is kept free in the host's ask
+      // (`shared`): memory given but never touched is free, and counting it twice would
+      // make starts wait for nothing.
       const reserve = Math.max(
         BALLAST.hostReserveMin,
         BALLAST.hostReserveFraction * obs.host.totalBytes,
@@ -249,15 +351,25 @@ export function makeBallastPolicy(
       const capacity =
         Math.min(obs.host.freeBytes + held, obs.host.totalBytes - obs.host.reserveBytes - fixed) -
         BALLAST.hostSlack;
+      // A first-touch host keeps free one headroom for its guests to grow into (header).
+      let shared = 0;
+      if (firstTouch) {
+        remember(state.pool, acc[GROWING]!, obs.nowMs, state.pool);
+        shared = noShared ? 0 : Math.max(acc[ROOM_MOST]!, state.pool.learnedGrowth);
+      }
       if (targets.length < count) targets = new Float64Array(count * 2);
-      const f = fit(table, capacity, reserve + obs.reservedBytes, targets);
+      const f = fit(table, capacity, reserve + obs.reservedBytes + shared, targets);
 
       // Only comfort, what guests have and spare memory are being adjusted: a small
       // move there is not worth a balloon operation (nor a log line). Floors, raises,
       // headroom and the host's own ask are met to the MiB.
       const settled =
         f.split === null || f.split === "comfort" || f.split === "have" || f.split === "spare";
-      const decisions: Decision[] = [];
+      let picked = 0;
+      if (pick.length < count) {
+        pick = new Int32Array(count * 2);
+        pickTo = new Float64Array(count * 2);
+      }
       for (let i = 0; i < count; i++) {
         const g = guests[i]!;
         const t = mibFloor(targets[i]!);
@@ -272,40 +384,133 @@ export function makeBallastPolicy(
         )
           continue;
         if (t > g.targetBytes && !Number.isNaN(m.greedySinceMs)) m.grownSinceGreedy = true;
-        decisions.push(
-          new BallastDecision(
-            g.name,
-            g.targetBytes,
-            t,
-            { ...m.why },
-            f,
-            table.levels[COMFORT]![i]!,
-          ),
-        );
+        pick[picked] = i;
+        pickTo[picked] = t;
+        picked++;
       }
-      return { decisions, state: { memo, round } };
+      // The decisions, and their facts in one array for the round (no object per number).
+      const decisions: Decision[] = new Array<Decision>(picked);
+      if (picked > 0) {
+        const facts = new RoundFacts(picked, f);
+        const comfort = L[COMFORT]!;
+        for (let k = 0; k < picked; k++) {
+          const i = pick[k]!;
+          const g = guests[i]!;
+          facts.put(k, g.targetBytes, pickTo[k]!, comfort[i]!, memos[i]!.why);
+          decisions[k] = new BallastDecision(g.name, facts, k);
+        }
+      }
+      // This round's observation is not kept alive until the next (less for the garbage
+      // collector to copy while the next round runs).
+      guests.fill(NO_GUEST, 0, count);
+      return { decisions, state: { memo, round, pool: state.pool } };
     },
   };
 }
 
+/** What each decision keeps (RoundFacts.nums, FACTS numbers a decision, at these). */
+const FROM = 0;
+const TO = 1;
+const COMFORT_AT = 2;
+const PSI = 3;
+const FAULTS = 4;
+const FLOOR = 5;
+const USE = 6;
+const HEADROOM = 7;
+const COLD = 8;
+const BACKED = 9;
+const FLAGS = 10;
+const FACTS = 11;
+/** Bits of FLAGS. */
+const RAISED = 1;
+const SPIKE = 2;
+const BELOW_LOW = 4;
+const INSATIABLE = 8;
+const LEARNED = 16;
+
 /**
- * A decision whose reason is formatted when someone reads it (the daemon's log does; a
- * benchmark deciding for a thousand guests does not). The facts are copied at decision
- * time, so the reason reads the same whenever it is read. `reason` is a getter on the
- * class: read it (as the controller loop does), do not spread the object.
+ * The facts behind one round's decisions, copied at decision time into one array (a
+ * thousand decisions in a round are not a thousand sets of boxed numbers to collect).
+ */
+class RoundFacts {
+  readonly nums: Float64Array;
+  /** Why each guest was not believed (null: it was); made for the first that was not. */
+  untrusted: Array<string | null> | null = null;
+  constructor(
+    n: number,
+    readonly fitted: Fit,
+  ) {
+    this.nums = new Float64Array(n * FACTS);
+  }
+
+  put(k: number, from: number, to: number, comfort: number, w: Why): void {
+    const x = this.nums;
+    const o = k * FACTS;
+    x[o + FROM] = from;
+    x[o + TO] = to;
+    x[o + COMFORT_AT] = comfort;
+    x[o + PSI] = w.psi;
+    x[o + FAULTS] = w.faults;
+    x[o + FLOOR] = w.floor;
+    x[o + USE] = w.use;
+    x[o + HEADROOM] = w.headroom;
+    x[o + COLD] = w.cold;
+    x[o + BACKED] = w.backed;
+    x[o + FLAGS] =
+      (w.raised ? RAISED : 0) |
+      (w.spike ? SPIKE : 0) |
+      (w.belowLow ? BELOW_LOW : 0) |
+      (w.insatiable ? INSATIABLE : 0) |
+      (w.learned ? LEARNED : 0);
+    if (w.untrusted !== null) {
+      this.untrusted ??= new Array<string | null>(this.nums.length / FACTS).fill(null);
+      this.untrusted[k] = w.untrusted;
+    }
+  }
+
+  /** Decision k's reason, as explain() words it. */
+  reason(k: number): string {
+    const x = this.nums;
+    const o = k * FACTS;
+    const flags = x[o + FLAGS]!;
+    const w: Why = {
+      untrusted: this.untrusted?.[k] ?? null,
+      raised: (flags & RAISED) !== 0,
+      spike: (flags & SPIKE) !== 0,
+      psi: x[o + PSI]!,
+      faults: x[o + FAULTS]!,
+      belowLow: (flags & BELOW_LOW) !== 0,
+      insatiable: (flags & INSATIABLE) !== 0,
+      learned: (flags & LEARNED) !== 0,
+      floor: x[o + FLOOR]!,
+      use: x[o + USE]!,
+      headroom: x[o + HEADROOM]!,
+      cold: x[o + COLD]!,
+      backed: x[o + BACKED]!,
+    };
+    return explain(w, x[o + FROM]!, x[o + TO]!, this.fitted, x[o + COMFORT_AT]!);
+  }
+}
+
+/**
+ * A decision whose reason is formatted when someone reads it (the daemon does, for its
+ * log and history; a benchmark deciding for a thousand guests does not). Its facts were
+ * copied at decision time (RoundFacts), so the reason reads the same whenever it is read.
+ * `targetBytes` and `reason` are getters on the class: read them (as the controller loop
+ * does), do not spread the object.
  */
 class BallastDecision implements Decision {
   private text: string | null = null;
   constructor(
     readonly name: string,
-    private readonly from: number,
-    readonly targetBytes: number,
-    private readonly why: Why,
-    private readonly fitted: Fit,
-    private readonly comfort: number,
+    private readonly facts: RoundFacts,
+    private readonly k: number,
   ) {}
+  get targetBytes(): number {
+    return this.facts.nums[this.k * FACTS + TO]!;
+  }
   get reason(): string {
-    this.text ??= explain(this.why, this.from, this.targetBytes, this.fitted, this.comfort);
+    this.text ??= this.facts.reason(this.k);
     return this.text;
   }
   toJSON(): Decision {

@@ -9,9 +9,14 @@
  * - Floor: src/model/floor.ts (working set, kernel and struct pages, unevictable, low
  *   watermark), within the guest's settings. Nothing ever goes below it.
  * - Use: what the guest holds that is not cheap to take: actual less free memory less
- *   inactive page cache, plus its high watermark (below it kswapd wakes). Taking a guest
- *   down to its use takes only free memory and cold clean cache, the pages the balloon
- *   driver takes without swapping (GFP_NORETRY).
+ *   inactive page cache less cold anonymous memory swap can take (inactive anon, up to
+ *   free swap), plus its high watermark (below it kswapd wakes). Taking a guest down to
+ *   its use takes free memory and cold clean cache, the pages the balloon driver takes
+ *   without swapping (GFP_NORETRY), and cold anonymous pages that kswapd writes to swap
+ *   as the balloon takes free memory, with no task waiting for them (as TMO's senpai
+ *   offloads cold memory: pages that are touched again come back as major faults, which
+ *   are pressure, answered within an interval). The cold part is kept while the host has
+ *   room (in the guest's comfort), taken only when the host asks for memory.
  * - Short: any sign of shortage (PSI some avg10 above 0, free under the low watermark
  *   with no cold cache for kswapd to take back, major faults or swap-ins above a
  *   trickle); a spike is PSI some >= 5% or a fault storm. As Meta's senpai reads PSI for
@@ -23,19 +28,25 @@
  *   low watermark), so a PSI average that decays over a minute does not raise it again.
  * What it does not: decide whether the host can afford the raise (fit.ts).
  */
-import { computeFloor } from "../../model/floor.js";
+import { floorBytes } from "../../model/floor.js";
 import type { GuestObservation } from "../../model/observation.js";
 import type { GuestStats } from "../../model/stats.js";
 import { watermarks } from "../../model/watermarks.js";
 import { MiB, PAGE_SIZE } from "../../units/index.js";
 import { clamp } from "../policy.js";
-import { BALLAST, type GuestMemo } from "./params.js";
+import { BALLAST, type GuestMemo, ZERO } from "./params.js";
 
 export interface Need {
   /** Never below this: the floor within [min, max]. */
   floorBytes: number;
   /** What it holds that is not cheap to take, plus its high watermark. */
   useBytes: number;
+  /**
+   * Cold anonymous memory it holds that swap can take (inactive anon, up to free swap):
+   * not in `useBytes`; kswapd writes it out when the balloon takes the memory, with no
+   * task waiting, as TMO's senpai offloads cold memory.
+   */
+  coldBytes: number;
   short: boolean;
   spike: boolean;
   psi: number;
@@ -51,12 +62,13 @@ export interface NeedOptions {
 
 export function newNeed(): Need {
   return {
-    floorBytes: 0,
-    useBytes: 0,
+    floorBytes: ZERO,
+    useBytes: ZERO,
+    coldBytes: ZERO,
     short: false,
     spike: false,
-    psi: 0,
-    faultsPerS: 0,
+    psi: ZERO,
+    faultsPerS: ZERO,
     belowLow: false,
   };
 }
@@ -76,12 +88,12 @@ export function need(
   const maxB = Math.min(g.settings.maxBytes, g.maxmemBytes);
   const total = s.total_bytes ?? 0;
   const free = s.free_bytes ?? 0;
-  const floor = opts.ignoreFloor
-    ? minB
-    : clamp(computeFloor(s, g.actualBytes)?.floorBytes ?? minB, minB, maxB);
+  const floor = opts.ignoreFloor ? minB : clamp(floorBytes(s, g.actualBytes) ?? minB, minB, maxB);
   const wm = watermarks(Math.floor(total / PAGE_SIZE));
+  const swapFree = s.swap_free_bytes ?? s.swap_total_bytes ?? 0;
+  const cold = Math.min(s.inactive_anon_bytes ?? 0, swapFree);
   const use =
-    Math.max(0, g.actualBytes - free - (s.inactive_file_bytes ?? 0)) + wm.high * PAGE_SIZE;
+    Math.max(0, g.actualBytes - free - (s.inactive_file_bytes ?? 0) - cold) + wm.high * PAGE_SIZE;
   const dt = s.timestamp_s > memo.lastTs ? s.timestamp_s - memo.lastTs : 0;
   const faultsPerS =
     dt > 0 && !Number.isNaN(memo.lastMajorFaults)
@@ -104,6 +116,7 @@ export function need(
       swapInPerS >= BALLAST.shortSwapInPerS);
   out.floorBytes = floor;
   out.useBytes = use;
+  out.coldBytes = cold;
   out.short = short;
   out.spike = spike;
   out.psi = psi;

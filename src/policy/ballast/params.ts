@@ -74,7 +74,13 @@ export type BallastFistpoint =
   /** No headroom: guests are sized to what they use now, learned or not. */
   | "no-headroom"
   /** Reclaim everything that can be taken, not just what the host needs. */
-  | "reclaim-all";
+  | "reclaim-all"
+  /** A booting guest is sized as any other, not left what it was started with. */
+  | "no-boot-keep"
+  /** A first-touch host keeps nothing free for its guests to grow into. */
+  | "no-shared-headroom"
+  /** A first-touch host is treated as Xen: every target costs all of itself. */
+  | "charge-targets";
 
 /** Demand samples for the headroom windows: fixed-size rings, reused round after round. */
 export interface DemandHistory {
@@ -106,12 +112,21 @@ export interface Why {
   floor: number;
   use: number;
   headroom: number;
+  /** Cold anonymous memory swap can take (not in `use`). */
+  cold: number;
+  /** First-touch host: what the host backs for it (0 elsewhere). */
+  backed: number;
 }
 
 /** What `ballast` remembers about one guest. Mutable: reused from round to round. */
 export interface GuestMemo {
   /** When the guest was first seen (ms). */
   firstSeenMs: number;
+  /**
+   * A guest that started while the policy was running is booting until then (ms; 0:
+   * it was running before): it keeps what it was started with, and is charged it.
+   */
+  bootUntilMs: number;
   /** The round it was last seen in (a guest not seen is forgotten). */
   seenRound: number;
   /**
@@ -146,19 +161,32 @@ export interface GuestMemo {
 export interface BallastState {
   memo: Map<string, GuestMemo>;
   round: number;
+  /**
+   * A first-touch host's own headroom: the most its guests have grown by at once (the
+   * sum of their growths in one round), remembered as a guest's largest growth is.
+   */
+  pool: { learnedGrowth: number; learnedAtMs: number };
 }
+
+/**
+ * Zero as a double (-0, which equals 0 in every comparison and sum): a number field that
+ * starts as a small integer and later holds a fraction or a large byte count changes its
+ * representation, and every round's optimized code that read it is thrown away once.
+ */
+export const ZERO = -0;
 
 export function newMemo(nowMs: number): GuestMemo {
   return {
-    firstSeenMs: nowMs,
+    firstSeenMs: nowMs + ZERO,
+    bootUntilMs: ZERO,
     seenRound: 0,
     lastTs: Number.NaN,
     lastMajorFaults: Number.NaN,
     lastSwapIn: Number.NaN,
-    lastFreshMs: nowMs,
-    lastPsi: 0,
-    learnedGrowth: 0,
-    learnedAtMs: nowMs,
+    lastFreshMs: nowMs + ZERO,
+    lastPsi: ZERO,
+    learnedGrowth: ZERO,
+    learnedAtMs: nowMs + ZERO,
     history: {
       recentT: new Float64Array(RECENT_SLOTS).fill(-Infinity),
       recentV: new Float64Array(RECENT_SLOTS),
@@ -168,8 +196,8 @@ export function newMemo(nowMs: number): GuestMemo {
       bucketNext: 0,
     },
     wasShort: false,
-    pressBytes: 0,
-    pressUntilMs: 0,
+    pressBytes: ZERO,
+    pressUntilMs: ZERO,
     raisedAtMs: -Infinity,
     greedySinceMs: Number.NaN,
     grownSinceGreedy: false,
@@ -177,14 +205,16 @@ export function newMemo(nowMs: number): GuestMemo {
       untrusted: null,
       raised: false,
       spike: false,
-      psi: 0,
-      faults: 0,
+      psi: ZERO,
+      faults: ZERO,
       belowLow: false,
       insatiable: false,
       learned: false,
-      floor: 0,
-      use: 0,
-      headroom: 0,
+      floor: ZERO,
+      use: ZERO,
+      headroom: ZERO,
+      cold: ZERO,
+      backed: ZERO,
     },
   };
 }
