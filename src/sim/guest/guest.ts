@@ -906,11 +906,16 @@ export class Guest implements BalloonGuest, ReportingGuest, VirtioMemGuest {
 
   /** virtio-mem unplugs up to `n` pages: only free pages above the floor can go. */
   unplug(n: number, host: FramePool): number {
-    const k = Math.min(n, Math.max(0, this.free - this.wm.min));
-    if (k <= 0) return 0;
     // The plugged blocks hold what the guest allocated since it grew (backed): those
-    // pages go back first, and QEMU discards them.
-    const backed = Math.min(k, this.free - this.freeUnbacked);
+    // pages go back first, and QEMU discards them. Boot's backed leftovers (scattered
+    // pages, the DMA zone's) are boot memory, never in a plugged block.
+    const inBlocks = Math.max(
+      0,
+      this.free - this.freeUnbacked - this.pinnedBacked - this.lowBacked,
+    );
+    const k = Math.min(n, Math.max(0, this.free - this.wm.min), inBlocks + this.freeUnbacked);
+    if (k <= 0) return 0;
+    const backed = Math.min(k, inBlocks);
     this.free -= k;
     this.freeUnbacked -= k - backed;
     this.unplugged += k;
