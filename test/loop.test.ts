@@ -180,6 +180,51 @@ class FakeBackend implements Backend {
   async close() {}
 }
 
+describe("stopping the daemon", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ballast-stop-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("waits for a round in flight: the target it is applying is settled, nothing left pending", async () => {
+    let applying!: () => void;
+    let release!: () => void;
+    const inRound = new Promise<void>((r) => (applying = r));
+    class Slow extends FakeBackend {
+      slow = false;
+      override async setTarget() {
+        if (this.slow) {
+          applying();
+          await new Promise<void>((r) => (release = r));
+        }
+        return { ok: true, message: "ok" };
+      }
+    }
+    const backend = new Slow();
+    const store = new Store(join(dir, "state"));
+    const daemon = new Daemon({
+      backend,
+      store,
+      policy: "none",
+      intervalMs: 50,
+      speed: 1,
+      log: () => {},
+    });
+    // An operator's pin the backend does not show (it keeps saying 2 GiB): the next
+    // round puts it back, and that apply is slow.
+    assert.ok((await daemon.setTarget("a", 1 * GiB, false, false)).ok);
+    backend.slow = true;
+    daemon.start();
+    await inRound;
+    let stopped = false;
+    const stopping = daemon.stop().then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(stopped, false, "stop() returned while a target was being applied");
+    release();
+    await stopping;
+    assert.deepEqual(store.pending(), []);
+    store.close();
+  });
+});
+
 describe("the daemon's timer on a real backend", () => {
   const dir = mkdtempSync(join(tmpdir(), "ballast-loop-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -216,7 +261,7 @@ describe("the daemon's timer on a real backend", () => {
       assert.equal(backend.rounds, 5, "then every second");
       assert.equal(daemon.intervalMs, 1000);
     } finally {
-      daemon.stop();
+      void daemon.stop();
       store.close();
       mock.timers.reset();
     }

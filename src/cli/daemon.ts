@@ -324,7 +324,7 @@ export async function daemonCommand(args: string[], out: (s: string) => void): P
   }
   await stopRequested;
   if (topTimer) clearInterval(topTimer);
-  daemon.stop();
+  await daemon.stop();
   await new Promise<void>((done) => {
     metricsServer?.close();
     metricsServer?.closeAllConnections();

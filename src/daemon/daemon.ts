@@ -145,6 +145,8 @@ export class Daemon {
   private simTimer: NodeJS.Timeout | null = null;
   private roundTimer: NodeJS.Timeout | null = null;
   private busy = false;
+  /** The round (or simulator step) running now, for stop() to wait on. */
+  private running: Promise<void> | null = null;
   private wallStart = Date.now();
   /** Backend events the daemon caused and recorded itself (one history row per mem-set). */
   private readonly ownEvents = new Set<number>();
@@ -260,12 +262,18 @@ export class Daemon {
     }
   }
 
-  stop(): void {
+  /**
+   * Stop the loop. Resolves once a round in flight has finished, so that a target it is
+   * applying is settled in the journal before the caller closes the backend and the
+   * store (a SIGTERM in the middle of a round leaves nothing pending).
+   */
+  async stop(): Promise<void> {
     this.started = false;
     if (this.simTimer) clearInterval(this.simTimer);
     if (this.roundTimer) clearTimeout(this.roundTimer);
     this.simTimer = null;
     this.roundTimer = null;
+    await this.running;
   }
 
   /**
@@ -284,16 +292,21 @@ export class Daemon {
     }, delay);
   }
 
-  private async guard(f: () => Promise<void>): Promise<void> {
-    if (this.busy) return;
+  private guard(f: () => Promise<void>): Promise<void> {
+    if (this.busy) return Promise.resolve();
     this.busy = true;
-    try {
-      await f();
-    } catch (e) {
-      this.opts.log(`round failed: ${(e as Error).message}`, "error");
-    } finally {
-      this.busy = false;
-    }
+    const run = (async () => {
+      try {
+        await f();
+      } catch (e) {
+        this.opts.log(`round failed: ${(e as Error).message}`, "error");
+      } finally {
+        this.busy = false;
+        this.running = null;
+      }
+    })();
+    this.running = run;
+    return run;
   }
 
   /**
