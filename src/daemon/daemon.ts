@@ -564,14 +564,20 @@ export class Daemon {
       if (wasPending) {
         const h = pending.get(t.historyId!)!;
         pending.delete(t.historyId!);
+        // Refused now, but the backend took it before the daemon died (killed after the
+        // apply): it is applied, pin and all. (A guest met again seconds after a restart
+        // may not report statistics yet, so a floor check refuses what it already holds.)
+        const held = !r.ok && d.targetBytes === t.targetBytes;
+        const outcome = r.ok ? "applied" : held ? "found applied" : "refused";
         this.store.settle(
           h.id,
           h.type,
-          r.ok ? null : (r.code ?? "refused"),
-          `${h.message.replace(/ \(being applied\)$/, "")} (${r.ok ? "applied" : "refused"} when the daemon started again)`,
+          r.ok || held ? null : (r.code ?? "refused"),
+          `${h.message.replace(/ \(being applied\)$/, "")} (${outcome} when the daemon started again)`,
         );
-        // An intent the backend now refuses is dropped, not kept as a pin nobody saw confirmed.
-        if (!r.ok && this.store.getTarget(t.name)?.historyId === t.historyId)
+        // An intent the backend refuses and does not hold is dropped, not kept as a pin
+        // nobody saw confirmed.
+        if (!r.ok && !held && this.store.getTarget(t.name)?.historyId === t.historyId)
           this.store.deleteTarget(t.name);
       }
     }
