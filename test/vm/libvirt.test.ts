@@ -27,7 +27,7 @@ import {
   libvirtUnavailable,
   startLibvirtd,
 } from "./libvirt.js";
-import { buildGuest, guestFeatures } from "./qemu.js";
+import { buildGuest, guestFeatures, roundsUntilDecided } from "./qemu.js";
 import { sleep, until } from "../wait.js";
 
 const skip = libvirtUnavailable();
@@ -222,16 +222,10 @@ describe("real guests under libvirt", { skip: skip ?? false, timeout: 300_000 },
       );
     assert.equal(typeof views.find((v) => v.name === "lvqga")!.psi_some_avg10, "number");
     // lvstock runs below its max (896 MiB, set above) on a host with room, so ballast has
-    // something to decide once it trusts the guests' statistics: that takes statistics
-    // that advance between rounds (a stock guest's come every 2 s), so rounds run at the
-    // daemon's interval until it decides, as the daemon's own timer would run them.
-    const decided = () => store.history(null).some((h) => h.kind === "decision");
-    for (let k = 0; k < 30 && !decided(); k++) {
-      await daemon.round();
-      if (!decided()) await sleep(1000);
-    }
+    // something to decide once it trusts the guests' statistics (a stock guest's come
+    // every 2 s).
     assert.ok(
-      decided(),
+      await roundsUntilDecided(daemon, store),
       `ballast decided for libvirt guests within 30 rounds; last view: ${JSON.stringify(
         (await daemon.domains()).map((v) => [v.name, v.actual_bytes, v.target_bytes]),
       )}`,

@@ -20,7 +20,7 @@ import { QmpClient } from "../../src/backends/qemu/qmp.js";
 import { queryBalloon } from "../../src/backends/qemu/schemas.js";
 import { formatSize, MiB } from "../../src/units/index.js";
 import { repoPath } from "../helpers.js";
-import { bootGuest, buildGuest, type TestGuest, unavailable } from "./qemu.js";
+import { bootGuest, buildGuest, roundsUntilDecided, type TestGuest, unavailable } from "./qemu.js";
 import { sleep, until } from "../wait.js";
 
 const skip = unavailable();
@@ -261,14 +261,10 @@ describe("real QEMU guests", { skip: skip ?? false, timeout: 600_000 }, () => {
     assert.equal(refused.code, "below-floor");
     assert.equal(await beta.ctl("free"), "ok free");
     daemon.setPolicy("ballast");
-    // Rounds at the daemon's interval until ballast trusts the agents' statistics (they
-    // must advance between rounds) and decides, as the daemon's own timer would run them.
-    const decided = () => store.history(null).some((h) => h.kind === "decision");
-    for (let k = 0; k < 30 && !decided(); k++) {
-      await daemon.round();
-      if (!decided()) await sleep(1000);
-    }
-    assert.ok(decided(), "ballast decided something for real guests within 30 rounds");
+    assert.ok(
+      await roundsUntilDecided(daemon, store),
+      "ballast decided something for real guests within 30 rounds",
+    );
     store.close();
     // Back to 512 MiB, as the tests after this one expect (ballast may have grown beta).
     assert.ok((await backend.setTarget("beta", 512 * MiB, { force: true })).ok);

@@ -8,7 +8,10 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_pr
 import { existsSync, readFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
+import type { Daemon } from "../../src/daemon/daemon.js";
+import type { Store } from "../../src/daemon/store.js";
 import { repoPath } from "../helpers.js";
+import { sleep } from "../wait.js";
 
 export const QEMU = "qemu-system-x86_64";
 
@@ -194,4 +197,22 @@ export async function bootGuest(o: GuestOptions): Promise<TestGuest> {
     log,
     kill: (sig = "SIGKILL") => proc.kill(sig),
   };
+}
+
+/**
+ * Daemon rounds at its 1 s interval, as its own timer runs them, until the policy
+ * decides something (at most `rounds`): ballast acts only on statistics that advance
+ * between rounds, so back-to-back rounds may rightly decide nothing. True if it decided.
+ */
+export async function roundsUntilDecided(
+  daemon: Daemon,
+  store: Store,
+  rounds = 30,
+): Promise<boolean> {
+  const decided = () => store.history(null).some((h) => h.kind === "decision");
+  for (let k = 0; k < rounds && !decided(); k++) {
+    await daemon.round();
+    if (!decided()) await sleep(1000);
+  }
+  return decided();
 }
