@@ -26,4 +26,12 @@ describe("watermarks of an x86_64 guest", () => {
     for (const pages of [0, 1, 3839, 3840, 3841, dma32End - 1, dma32End, dma32End + 1])
       assert.deepEqual(watermarks(pages), general(pages), `${pages} pages`);
   });
+
+  it("sizes sharing a cache slot (equal mod 4096 pages) each get their own, asked in turn", () => {
+    const base = (4 * GiB) / PAGE_SIZE + 17;
+    const sizes = [base, base + 4096, base, base + 4096 * 300, base + 4096, base];
+    for (let round = 0; round < 3; round++)
+      for (const pages of sizes)
+        assert.deepEqual(watermarks(pages), general(pages), `${pages} pages`);
+  });
 });

@@ -197,21 +197,27 @@ function zoneFloor(managed: number, kb: number, lowmem: number, higher: number, 
  * The same arithmetic as fromReserves(zoneReserves(x86Zones(managedPages))) (a test
  * checks it), zone by zone in locals: a policy asks for every guest every round (a
  * thousand guests a second), and the general form's arrays and closures are garbage.
- * Sizes already asked for are answered from a bounded cache (shared objects: frozen).
+ * Sizes already asked for are answered from a direct-mapped cache of 4,096 slots (shared
+ * objects, read-only by type; freezing each doubled a miss's cost): a size evicts only
+ * the one it shares a slot with, so a host whose
+ * guests' sizes keep changing pays for the new sizes alone, never for a whole cache
+ * emptied at once (a Map emptied when full made every size a miss for a round).
  */
 export function watermarks(managedPages: number): Readonly<Watermarks> {
-  let w = computed.get(managedPages);
-  if (w === undefined) {
-    w = Object.freeze(x86Watermarks(Math.max(0, managedPages)));
-    if (computed.size >= CACHE_SIZE) computed.clear();
-    computed.set(managedPages, w);
+  const slot = managedPages & (CACHE_SLOTS - 1);
+  let w = cachedW[slot];
+  if (w === undefined || cachedPages[slot] !== managedPages) {
+    w = x86Watermarks(Math.max(0, managedPages));
+    cachedW[slot] = w;
+    cachedPages[slot] = managedPages;
   }
   return w;
 }
 
-/** Watermarks by managed pages; emptied when it holds CACHE_SIZE sizes. */
-const computed = new Map<number, Readonly<Watermarks>>();
-const CACHE_SIZE = 4096;
+const CACHE_SLOTS = 4096;
+/** Slot i holds the watermarks of `cachedPages[i]` pages (sizes that agree mod 4096). */
+const cachedPages = new Float64Array(CACHE_SLOTS).fill(-1);
+const cachedW: Array<Readonly<Watermarks> | undefined> = new Array(CACHE_SLOTS).fill(undefined);
 
 function x86Watermarks(n: number): Watermarks {
   // x86Zones(): DMA, DMA32, Normal; empty zones are left out (as zoneReserves() does).

@@ -47,10 +47,20 @@ export function record(h: DemandHistory, nowMs: number, useBytes: number): void 
   }
 }
 
-/** The least use recorded since `sinceMs` in the recent ring, or in the buckets. */
+/**
+ * The least use recorded since `sinceMs` in the recent ring, or in the buckets. Every
+ * slot's value is read whether or not it counts: in a guest's warm-up none counts, and
+ * a read first reached after warm-up has no type feedback, so V8 throws away the
+ * optimized code of this and its callers in the round a thousand guests' warm-ups end
+ * (seen with --trace-deopt: "Insufficient type feedback for generic keyed access").
+ */
 function leastSince(t: Float64Array, v: Float64Array, sinceMs: number, fallback: number): number {
   let least = fallback;
-  for (let i = 0; i < t.length; i++) if (t[i]! >= sinceMs && v[i]! < least) least = v[i]!;
+  for (let i = 0; i < t.length; i++) {
+    const x = v[i]!;
+    const lower = x < least;
+    if (t[i]! >= sinceMs && lower) least = x;
+  }
   return least;
 }
 
@@ -121,12 +131,14 @@ export function headroom(
   const warm = prev.firstSeenMs + BALLAST.warmupMs;
   // Before the warm-up ends no sample counts, and growth() finds none: 0 (computed all the
   // same, so that the round a guest's warm-up ends runs no code the rounds before did not).
-  const seen = growth(h, nowMs, useBytes, warm);
-  remember(prev, seen, nowMs, out);
+  // Passed on through a field that has held fractions (read back as a double, never a
+  // small integer): growth is 0 in every round of the warm-up, and code compiled for a
+  // small-integer growth is thrown away the round the first guest grows.
+  out.growthBytes = growth(h, nowMs, useBytes, warm);
+  remember(prev, out.growthBytes, nowMs, out);
   const learnedGrowth = out.learnedGrowth;
   const learned = age >= BALLAST.learnMs;
   out.learned = learned;
-  out.growthBytes = seen;
   out.headroomBytes = 0;
   if (noHeadroom) return out;
   const margin = Math.max(BALLAST.minHeadroom, BALLAST.minHeadroomFraction * useBytes);
