@@ -197,14 +197,16 @@ function zoneFloor(managed: number, kb: number, lowmem: number, higher: number, 
  * The same arithmetic as fromReserves(zoneReserves(x86Zones(managedPages))) (a test
  * checks it), zone by zone in locals: a policy asks for every guest every round (a
  * thousand guests a second), and the general form's arrays and closures are garbage.
- * Sizes already asked for are answered from a direct-mapped cache of 4,096 slots (shared
+ * Sizes already asked for are answered from a direct-mapped cache of 8,192 slots (shared
  * objects, read-only by type; freezing each doubled a miss's cost): a size evicts only
  * the one it shares a slot with, so a host whose
  * guests' sizes keep changing pays for the new sizes alone, never for a whole cache
  * emptied at once (a Map emptied when full made every size a miss for a round).
  */
 export function watermarks(managedPages: number): Readonly<Watermarks> {
-  const slot = managedPages & (CACHE_SLOTS - 1);
+  // Fibonacci hashing: sizes are mostly whole MiB (multiples of 256 pages), whose low
+  // bits alone would share 16 slots.
+  const slot = Math.imul(managedPages, 0x9e3779b1) >>> (32 - CACHE_BITS);
   let w = cachedW[slot];
   if (w === undefined || cachedPages[slot] !== managedPages) {
     w = x86Watermarks(Math.max(0, managedPages));
@@ -214,8 +216,9 @@ export function watermarks(managedPages: number): Readonly<Watermarks> {
   return w;
 }
 
-const CACHE_SLOTS = 4096;
-/** Slot i holds the watermarks of `cachedPages[i]` pages (sizes that agree mod 4096). */
+const CACHE_BITS = 13;
+const CACHE_SLOTS = 1 << CACHE_BITS;
+/** Slot i holds the watermarks of `cachedPages[i]` pages (one of the sizes hashed to i). */
 const cachedPages = new Float64Array(CACHE_SLOTS).fill(-1);
 const cachedW: Array<Readonly<Watermarks> | undefined> = new Array(CACHE_SLOTS).fill(undefined);
 
