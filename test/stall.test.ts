@@ -11,14 +11,8 @@ import {
   watchOne,
   watchStalls,
 } from "../src/model/stall.js";
+import { BACKEND_STALL } from "../src/backends/shared/stall_watch.js";
 import { MiB } from "../src/units/index.js";
-
-const BACKEND: StallOptions = {
-  afterMs: 5000,
-  inaccuracyBytes: MiB,
-  progress: "new-best",
-  minStepBytes: MiB,
-};
 
 /** Feed a series of (t, actual) samples with a fixed target; return the entries. */
 function run(o: StallOptions, target: number, series: Array<[number, number]>): StallEntry[] {
@@ -76,29 +70,20 @@ describe("stall monitor", () => {
   });
 
   it("new-best: a wobble of a MiB is not progress", () => {
-    const es = run(BACKEND, 128 * MiB, [
+    const wobble: Array<[number, number]> = [
       [0, 400 * MiB],
       [1000, 380 * MiB],
       [2000, 381 * MiB],
       [3000, 380 * MiB],
       [4000, 381 * MiB],
       [6500, 380 * MiB],
-    ]);
+    ];
     assert.deepEqual(
-      es.map((e) => e.stuck),
+      run(BACKEND_STALL, 128 * MiB, wobble).map((e) => e.stuck),
       [false, false, false, false, false, true],
     );
     // The same series under squeezed's rule never becomes stuck: every other sample moves down.
-    assert.ok(
-      run(SQUEEZED_STALL, 128 * MiB, [
-        [0, 400 * MiB],
-        [1000, 380 * MiB],
-        [2000, 381 * MiB],
-        [3000, 380 * MiB],
-        [4000, 381 * MiB],
-        [6500, 380 * MiB],
-      ]).every((e) => !e.stuck),
-    );
+    assert.ok(run(SQUEEZED_STALL, 128 * MiB, wobble).every((e) => !e.stuck));
   });
 
   it("new-best: reaching the target clears it, and a new target starts a new episode", () => {
@@ -106,13 +91,28 @@ describe("stall monitor", () => {
       undefined,
       { name: "d", targetBytes: 100 * MiB, actualBytes: 300 * MiB },
       0,
-      BACKEND,
+      BACKEND_STALL,
     );
-    e = watchOne(e, { name: "d", targetBytes: 100 * MiB, actualBytes: 300 * MiB }, 6000, BACKEND);
+    e = watchOne(
+      e,
+      { name: "d", targetBytes: 100 * MiB, actualBytes: 300 * MiB },
+      6000,
+      BACKEND_STALL,
+    );
     assert.equal(e.stuck, true);
-    e = watchOne(e, { name: "d", targetBytes: 300 * MiB, actualBytes: 300 * MiB }, 7000, BACKEND);
+    e = watchOne(
+      e,
+      { name: "d", targetBytes: 300 * MiB, actualBytes: 300 * MiB },
+      7000,
+      BACKEND_STALL,
+    );
     assert.equal(e.stuck, false);
-    e = watchOne(e, { name: "d", targetBytes: 200 * MiB, actualBytes: 300 * MiB }, 20_000, BACKEND);
+    e = watchOne(
+      e,
+      { name: "d", targetBytes: 200 * MiB, actualBytes: 300 * MiB },
+      20_000,
+      BACKEND_STALL,
+    );
     assert.equal(e.stuck, false, "a new target is a new episode");
     assert.equal(e.lastProgressMs, 20_000);
   });
