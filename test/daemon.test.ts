@@ -1,6 +1,6 @@
 /** The daemon: API semantics (token, refusals, persistence, history) and the CLI against a live one. */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -12,7 +12,7 @@ import { createApi, parseListen } from "../src/daemon/api.js";
 import { Daemon, room } from "../src/daemon/daemon.js";
 import { StateError, Store } from "../src/daemon/store.js";
 import { GiB, MiB } from "../src/units/index.js";
-import { repoPath, tempDir } from "./helpers.js";
+import { daemonUp, repoPath, type SpawnedDaemon, spawnDaemon, tempDir } from "./helpers.js";
 import { guest, obs } from "./policy_helpers.js";
 
 const HOST = repoPath("test/fixtures/daemon-host.yaml");
@@ -488,41 +488,27 @@ const LOG_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (info |warn |error) \S
 describe("the CLI against a live daemon", () => {
   const dir = tempDir("ballast-cli-");
   const sock = join(dir, "api.sock");
-  let child: ChildProcess;
-  let daemonOut = "";
+  let daemon: SpawnedDaemon;
   const bin = repoPath("bin/ballast");
   const ballast = (...args: string[]) => {
     const r = spawnSync(process.execPath, [bin, ...args, "--state", dir], { encoding: "utf8" });
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
   before(async () => {
-    child = spawn(
-      process.execPath,
-      [
-        bin,
-        "daemon",
-        "--backend",
-        `sim:${HOST}`,
-        "--state",
-        dir,
-        "--listen",
-        `unix:${sock}`,
-        "--speed",
-        "20",
-        "--policy",
-        "none",
-      ],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    child.stdout!.on("data", (c) => (daemonOut += c));
-    for (let i = 0; i < 100 && !existsSync(join(dir, "daemon.json")); i++)
-      await new Promise((r) => setTimeout(r, 50));
-    assert.ok(existsSync(join(dir, "daemon.json")), "daemon did not start");
+    daemon = spawnDaemon(dir, [
+      "--backend",
+      `sim:${HOST}`,
+      "--listen",
+      `unix:${sock}`,
+      "--speed",
+      "20",
+      "--policy",
+      "none",
+    ]);
+    await daemonUp(daemon, 5_000);
   });
   after(() => {
-    child.kill("SIGKILL");
+    daemon.child.kill("SIGKILL");
   });
 
   it("list shows the domains with target, floor and pressure", () => {
@@ -676,11 +662,11 @@ describe("the CLI against a live daemon", () => {
     assert.doesNotMatch(r.stderr, /EPIPE|Unhandled|at /, r.stderr);
   });
   it("stops cleanly on SIGTERM and removes its address file", async () => {
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-    child.kill("SIGTERM");
-    assert.equal(await exited, 0);
+    daemon.child.kill("SIGTERM");
+    assert.equal((await daemon.exit).code, 0);
     assert.ok(!existsSync(join(dir, "daemon.json")));
     // Every log line has its wall-clock time and a level, the first and the last included.
+    const daemonOut = daemon.stdout();
     const lines = daemonOut.trimEnd().split("\n");
     assert.ok(lines.length >= 3, daemonOut);
     for (const l of lines) assert.match(l, LOG_LINE);
@@ -697,21 +683,22 @@ describe("ballast daemon's log and flags", () => {
   const bin = repoPath("bin/ballast");
   it("--json logs one JSON object a line: {time, level, message}", async () => {
     const dir = tempDir();
-    const child = spawn(
-      process.execPath,
-      [bin, "daemon", "--backend", `sim:${HOST}`, "--state", dir, "--listen", "127.0.0.1:0"].concat(
-        ["--policy", "ballast", "--speed", "50", "--json"],
-      ),
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let out = "";
-    child.stdout!.on("data", (c) => (out += c));
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-    for (let i = 0; i < 200 && !existsSync(join(dir, "daemon.json")); i++)
-      await new Promise((r) => setTimeout(r, 50));
+    const d = spawnDaemon(dir, [
+      "--backend",
+      `sim:${HOST}`,
+      "--listen",
+      "127.0.0.1:0",
+      "--policy",
+      "ballast",
+      "--speed",
+      "50",
+      "--json",
+    ]);
+    await daemonUp(d);
     await new Promise((r) => setTimeout(r, 1500));
-    child.kill("SIGTERM");
-    assert.equal(await exited, 0);
+    d.child.kill("SIGTERM");
+    assert.equal((await d.exit).code, 0);
+    const out = d.stdout();
     const lines = out.trimEnd().split("\n");
     assert.ok(lines.length >= 2, out);
     for (const l of lines) {
@@ -759,29 +746,20 @@ describe("ballast daemon --policy takes a policy spec", () => {
   it("runs squeezed:free-target=9MiB, and the API names it", async () => {
     const dir = tempDir();
     const sock = join(dir, "api.sock");
-    const child = spawn(
-      process.execPath,
-      [
-        bin,
-        "daemon",
-        "--backend",
-        `sim:${HOST}`,
-        "--state",
-        dir,
-        "--listen",
-        `unix:${sock}`,
-        "--policy",
-        "squeezed:free-target=9MiB",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const d = spawnDaemon(dir, [
+      "--backend",
+      `sim:${HOST}`,
+      "--listen",
+      `unix:${sock}`,
+      "--policy",
+      "squeezed:free-target=9MiB",
+    ]);
     try {
-      for (let i = 0; i < 200 && !existsSync(join(dir, "daemon.json")); i++)
-        await new Promise((r) => setTimeout(r, 50));
+      await daemonUp(d);
       const p = await call({ listen: `unix:${sock}`, token: null }, "GET", "/v1/policy");
       assert.equal(p.policy, "squeezed:free-target=9MiB");
     } finally {
-      child.kill("SIGKILL");
+      d.child.kill("SIGKILL");
     }
   });
 });

@@ -5,65 +5,20 @@
  * pending, and every stored target is the one the backend holds.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { spawnSync } from "node:child_process";
+import { describe, it } from "node:test";
 import { Store } from "../src/daemon/store.js";
-import { repoPath, tempDir } from "./helpers.js";
+import { daemonUp, repoPath, type SpawnedDaemon, spawnDaemon, tempDir } from "./helpers.js";
 
 const bin = repoPath("bin/ballast");
 const DEMO = repoPath("examples/daemon-demo.yaml");
-const children: ChildProcess[] = [];
-after(() => {
-  for (const c of children) c.kill("SIGKILL");
-});
 
-interface Running {
-  child: ChildProcess;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output: () => string;
-}
-
-function daemon(state: string, env: Record<string, string> = {}, extra: string[] = []): Running {
-  rmSync(join(state, "daemon.json"), { force: true });
-  const child = spawn(
-    process.execPath,
-    [
-      bin,
-      "daemon",
-      "--backend",
-      `sim:${DEMO}`,
-      "--state",
-      state,
-      "--listen",
-      "127.0.0.1:0",
-      "--speed",
-      "20",
-      ...extra,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
+function daemon(state: string, env: Record<string, string> = {}, extra: string[] = []) {
+  return spawnDaemon(
+    state,
+    ["--backend", `sim:${DEMO}`, "--listen", "127.0.0.1:0", "--speed", "20", ...extra],
+    env,
   );
-  children.push(child);
-  let out = "";
-  child.stdout!.on("data", (c) => {
-    out += c;
-  });
-  child.stderr!.on("data", (c) => {
-    out += c;
-  });
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-    child.once("exit", (code, signal) => r({ code, signal })),
-  );
-  return { child, exit, output: () => out };
-}
-
-async function up(state: string, d: Running): Promise<void> {
-  for (let i = 0; i < 200 && !existsSync(join(state, "daemon.json")); i++) {
-    if (d.child.exitCode !== null || d.child.signalCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.ok(existsSync(join(state, "daemon.json")), `daemon did not start: ${d.output()}`);
 }
 
 function ballast(state: string, ...args: string[]) {
@@ -80,7 +35,7 @@ function listed(state: string): Map<string, { target: number; pin: number | null
   return new Map(j.domains.map((d) => [d.name, { target: d.target_bytes, pin: d.pin_bytes }]));
 }
 
-async function stop(d: Running): Promise<void> {
+async function stop(d: SpawnedDaemon): Promise<void> {
   d.child.kill("SIGTERM");
   const e = await d.exit;
   assert.equal(e.code, 0, d.output());
@@ -107,7 +62,7 @@ describe("kill -9 of the daemon in the middle of a decision round (sim backend)"
     s.close();
 
     const again = daemon(state);
-    await up(state, again);
+    await daemonUp(again);
     const l = listed(state);
     assert.equal(l.get(intent.name)!.target, intent.targetBytes, "the decision was applied");
     await stop(again);
@@ -123,7 +78,7 @@ describe("kill -9 of the daemon in the middle of a decision round (sim backend)"
   it("killed after an operator's mem-set reached the backend, before it was recorded: the pin is kept and applied", async () => {
     const state = tempDir("ballast-k2-");
     const d = daemon(state, { BALLAST_FISTPOINT: "kill:after-apply" }, ["--policy", "none"]);
-    await up(state, d);
+    await daemonUp(d);
     const r = ballast(state, "mem-set", "db", "5GiB");
     assert.equal(r.code, 1, "the client saw the daemon die");
     assert.match(r.err, /cannot reach the daemon|socket hang up|ECONNRESET/);
@@ -135,7 +90,7 @@ describe("kill -9 of the daemon in the middle of a decision round (sim backend)"
     s.close();
 
     const again = daemon(state);
-    await up(state, again);
+    await daemonUp(again);
     const l = listed(state).get("db")!;
     assert.deepEqual(l, { target: 5 * 1024 ** 3, pin: 5 * 1024 ** 3 });
     await stop(again);
@@ -149,7 +104,7 @@ describe("kill -9 of the daemon in the middle of a decision round (sim backend)"
   it("killed at random moments under the ballast policy: every restart finds consistent state", async () => {
     const state = tempDir("ballast-k3-");
     let d = daemon(state, {}, ["--policy", "ballast"]);
-    await up(state, d);
+    await daemonUp(d);
     assert.equal(ballast(state, "mem-set", "legacy", "3GiB").code, 0);
     assert.equal(ballast(state, "set", "web1", "weight=150").code, 0);
     // Fixed delays (ms): deterministic enough, and each lands in a different phase.
@@ -163,7 +118,7 @@ describe("kill -9 of the daemon in the middle of a decision round (sim backend)"
       historyBefore = s.history(null, 10_000).length;
       s.close();
       d = daemon(state);
-      await up(state, d);
+      await daemonUp(d);
       const l = JSON.parse(ballast(state, "list", "--json").out) as {
         domains: Array<{ name: string; target_bytes: number; pin_bytes: number | null }>;
         policy: string;

@@ -17,7 +17,7 @@ import {
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { StateError, Store } from "../src/daemon/store.js";
-import { repoPath, tempDir } from "./helpers.js";
+import { daemonUp, repoPath, spawnDaemon, tempDir } from "./helpers.js";
 
 const bin = repoPath("bin/ballast");
 const HOST = repoPath("test/fixtures/daemon-host.yaml");
@@ -41,21 +41,17 @@ after(() => {
 });
 
 /** Start a daemon and wait until it has published daemon.json. */
-async function liveDaemon(state: string, listen?: string): Promise<ChildProcess> {
-  const c = spawn(process.execPath, [...daemonArgs(state, listen), "--policy", "none"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(c);
-  let err = "";
-  c.stderr!.on("data", (x) => {
-    err += x;
-  });
-  for (let i = 0; i < 200 && !existsSync(join(state, "daemon.json")); i++) {
-    if (c.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.ok(existsSync(join(state, "daemon.json")), `daemon did not start: ${err}`);
-  return c;
+async function liveDaemon(state: string, listen = "127.0.0.1:0"): Promise<ChildProcess> {
+  const d = spawnDaemon(state, [
+    "--backend",
+    `sim:${HOST}`,
+    "--listen",
+    listen,
+    "--policy",
+    "none",
+  ]);
+  await daemonUp(d);
+  return d.child;
 }
 
 function ballast(...args: string[]) {

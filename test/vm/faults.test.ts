@@ -9,14 +9,14 @@
  * (libvirtd restarted under the daemon: test/vm/libvirt.test.ts.)
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { call } from "../../src/cli/client.js";
 import { Store } from "../../src/daemon/store.js";
 import { formatSize, MiB } from "../../src/units/index.js";
-import { repoPath, tempDir } from "../helpers.js";
+import { daemonUp, repoPath, type SpawnedDaemon, spawnDaemon, tempDir } from "../helpers.js";
 import { bootGuest, buildGuest, type TestGuest, unavailable } from "./qemu.js";
 import { sleep, until as waitUntil } from "../wait.js";
 
@@ -35,21 +35,16 @@ describe("real guest faults under the daemon", { skip: skip ?? false, timeout: 6
   const sock = join(state, "api.sock");
   let image = "";
   let gamma: TestGuest;
-  let daemon: { child: ChildProcess; exit: Promise<NodeJS.Signals | null>; out: () => string };
+  let daemon: SpawnedDaemon;
   const boot = () =>
     bootGuest({ name: "gamma", dir: vms, image, memoryMiB: 512, virtioMemMiB: 512 });
 
   const start = async (env: Record<string, string> = {}) => {
-    rmSync(join(state, "daemon.json"), { force: true });
-    const child = spawn(
-      process.execPath,
+    daemon = spawnDaemon(
+      state,
       [
-        bin,
-        "daemon",
         "--backend",
         `qemu:${vms}`,
-        "--state",
-        state,
         "--listen",
         `unix:${sock}`,
         "--policy",
@@ -57,18 +52,9 @@ describe("real guest faults under the daemon", { skip: skip ?? false, timeout: 6
         "--interval",
         "1s",
       ],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
+      env,
     );
-    let out = "";
-    child.stdout!.on("data", (c) => {
-      out += c;
-    });
-    child.stderr!.on("data", (c) => {
-      out += c;
-    });
-    const exit = new Promise<NodeJS.Signals | null>((r) => child.once("exit", (_c, s) => r(s)));
-    daemon = { child, exit, out: () => out };
-    await until("the daemon to start", () => existsSync(join(state, "daemon.json")), 60_000);
+    await daemonUp(daemon, 60_000);
   };
   const stop = async () => {
     daemon.child.kill("SIGTERM");
@@ -127,7 +113,7 @@ describe("real guest faults under the daemon", { skip: skip ?? false, timeout: 6
   it("daemon killed in the middle of a ballast decision round, after QEMU took the target: the restart settles it", async () => {
     await start({ BALLAST_FISTPOINT: "kill:after-apply" });
     assert.equal(ballast("policy", "ballast").code, 0);
-    assert.equal(await daemon.exit, "SIGKILL", daemon.out());
+    assert.equal((await daemon.exit).signal, "SIGKILL", daemon.output());
     let s = new Store(state);
     const [row] = s.pending();
     assert.ok(row && row.kind === "decision" && row.domain === "gamma", JSON.stringify(row));
@@ -169,7 +155,7 @@ describe("real guest faults under the daemon", { skip: skip ?? false, timeout: 6
     await until("statistics from the agent", () => view()?.floor_bytes);
     const r = ballast("mem-set", "gamma", "768MiB");
     assert.equal(r.code, 1, "the client saw the daemon die");
-    assert.equal(await daemon.exit, "SIGKILL", daemon.out());
+    assert.equal((await daemon.exit).signal, "SIGKILL", daemon.output());
     const s = new Store(state);
     assert.equal(s.getTarget("gamma")?.targetBytes, 768 * MiB);
     assert.equal(s.pending().length, 1);
@@ -192,7 +178,7 @@ describe("real guest faults under the daemon", { skip: skip ?? false, timeout: 6
     await until("statistics from the agent", () => view()?.floor_bytes);
     const r = ballast("mem-set", "gamma", "384MiB");
     assert.equal(r.code, 1);
-    assert.equal(await daemon.exit, "SIGKILL", daemon.out());
+    assert.equal((await daemon.exit).signal, "SIGKILL", daemon.output());
     await start();
     const v = await until("gamma at 384 MiB", () => {
       const x = view();

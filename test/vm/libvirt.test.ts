@@ -9,7 +9,7 @@
  *   lvqga:   qemu-ga only; 512 MiB
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,7 +19,7 @@ import { Virsh } from "../../src/backends/libvirt/virsh.js";
 import { Daemon } from "../../src/daemon/daemon.js";
 import { Store } from "../../src/daemon/store.js";
 import { MiB } from "../../src/units/index.js";
-import { repoPath } from "../helpers.js";
+import { repoPath, spawnDaemon } from "../helpers.js";
 import {
   createDomain,
   type Libvirtd,
@@ -242,27 +242,16 @@ describe("real guests under libvirt", { skip: skip ?? false, timeout: 300_000 },
   it("libvirtd restarted under the daemon: the daemon keeps running, and no setting, pin or target is lost or half-applied", async () => {
     const state = join(dir, "restart-state");
     const sock = join(dir, "restart.sock");
-    const daemon = spawn(
-      process.execPath,
-      [
-        repoPath("bin/ballast"),
-        "daemon",
-        "--backend",
-        spec,
-        "--state",
-        state,
-        "--listen",
-        `unix:${sock}`,
-        "--policy",
-        "ballast",
-        "--interval",
-        "1s",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let out = "";
-    daemon.stdout!.on("data", (c) => (out += c));
-    daemon.stderr!.on("data", (c) => (out += c));
+    const daemon = spawnDaemon(state, [
+      "--backend",
+      spec,
+      "--listen",
+      `unix:${sock}`,
+      "--policy",
+      "ballast",
+      "--interval",
+      "1s",
+    ]);
     const viaDaemon = (...args: string[]) => ballast(...args, "--state", state);
     const view = () => {
       const r = viaDaemon("list", "--json");
@@ -294,7 +283,7 @@ describe("real guests under libvirt", { skip: skip ?? false, timeout: 300_000 },
       // Right after the restart, and again once the daemon has gone round a few times:
       // the daemon is still there, and the guest is where the pin says.
       await sleep(3000);
-      assert.equal(daemon.exitCode, null, `the daemon is still running:\n${out}`);
+      assert.equal(daemon.child.exitCode, null, `the daemon is still running:\n${daemon.output()}`);
       const v = await until("the daemon to see lvstock again", async () => {
         const x = view();
         return x?.state === "running" ? x : null;
@@ -311,8 +300,8 @@ describe("real guests under libvirt", { skip: skip ?? false, timeout: 300_000 },
       assert.equal(moved.code, 0, moved.err);
       await until("lvstock at 416 MiB", async () => current("lvstock") === 416 * MiB);
     } finally {
-      daemon.kill("SIGTERM");
-      await new Promise((r) => daemon.once("exit", r));
+      daemon.child.kill("SIGTERM");
+      await daemon.exit;
     }
     const s = new Store(state);
     assert.deepEqual(s.pending(), [], "nothing left half-applied");
