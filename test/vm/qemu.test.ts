@@ -295,7 +295,9 @@ describe("real QEMU guests", { skip: skip ?? false, timeout: 600_000 }, () => {
           .events.find((e) => e.domain === "beta" && e.type === "balloon-stalled");
       },
       240_000,
-    ).catch((e: Error) => assert.fail(`${e.message}: ${seen}`));
+    ).catch((e: Error) =>
+      assert.fail(`${e.message}: ${seen}; beta's console ends:\n${beta.log().slice(-1500)}`),
+    );
     assert.match(
       stalled.message,
       /beta: balloon stalled at .* from target 128 MiB: no progress for 5s/,
