@@ -214,6 +214,28 @@ describe("QEMU backend against fake QEMUs", () => {
     await b.close();
   });
 
+  it("first contact while the balloon still moves (a daemon killed just after a shrink): the floor is measured against the balloon the statistics see", async () => {
+    // The killed daemon asked for 128 MiB; the guest's first statistics come once the
+    // balloon is there (64 MiB per 100 ms: 600 ms), MemTotal shrunk with it.
+    const { f, b } = await vm({
+      kind: "ideal",
+      answerAfterMs: 700,
+      stats: {
+        ...STOCK,
+        "stat-total-memory": 96 * MiB,
+        "stat-free-memory": 60 * MiB,
+        "stat-available-memory": 70 * MiB,
+        "stat-disk-caches": 10 * MiB,
+      },
+    });
+    f.target = 128 * MiB;
+    // Against the 512 MiB read before the wait, the overhead would be 416 MiB and the floor
+    // far above 128 MiB; against the balloon as it is when the statistics come, 32 MiB.
+    const r = await b.setTarget("vm", 128 * MiB);
+    assert.ok(r.ok, r.message);
+    await b.close();
+  });
+
   it("stuck guest: a balloon that wobbles by a MiB is stalled after 5 s with no progress", async () => {
     const { b } = await vm({ kind: "stuck", stats: STOCK });
     assert.ok((await b.setTarget("vm", 256 * MiB, { force: true })).ok);

@@ -276,6 +276,10 @@ export class LibvirtBackend implements Backend {
       bytes,
       opts,
       stats: () => this.stats(name),
+      layoutNow: async () => {
+        await this.scan(true).catch(() => undefined);
+        return this.find(name)?.layout ?? d.layout;
+      },
       ops: {
         setVirtioMem: (b) => setRequestedSize(this.virsh, name, alias, b),
         setBalloon: (b) => setBalloon(this.virsh, name, b),

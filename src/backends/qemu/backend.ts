@@ -266,6 +266,10 @@ export class QemuBackend implements Backend {
       bytes,
       opts,
       stats: () => this.stats(name),
+      layoutNow: async () => {
+        await this.refresh(vm);
+        return vm.layout;
+      },
       ops: {
         setVirtioMem: (b) => setRequestedSize(vm.qmp, vm.vmemPath!, b),
         setBalloon: (b) => setBalloon(vm.qmp, b),

@@ -74,6 +74,8 @@ export interface TargetRequest {
   opts: SetTargetOptions;
   /** The guest's statistics, fresh or null (a first contact may wait for them). */
   stats: () => Promise<GuestStats | null>;
+  /** The layout read again, as it is now (after `stats`, which may have waited). */
+  layoutNow: () => Promise<MemoryLayout>;
   ops: TargetOps;
   log: EventLog;
   /** The hypervisor's name in messages ("QEMU", "libvirt"). */
@@ -103,7 +105,12 @@ export async function setTargetChecked(r: TargetRequest): Promise<BackendResult>
   }
   if (!r.opts.force && bytes < actual) {
     const stats = await r.stats();
-    const floor = stats ? computeFloor(stats, actual) : null;
+    // The floor's overhead is actual - MemTotal, so both must be of one moment. A first
+    // contact waits seconds for the guest's first statistics, and meanwhile a change made
+    // before (a daemon killed just after applying one) moves the balloon and virtio-mem,
+    // and MemTotal with them: the layout read before the wait would put the whole move
+    // into the overhead (a restart once saw a floor of 459 MiB for a guest using 40).
+    const floor = stats ? computeFloor(stats, actualOf(await r.layoutNow())) : null;
     if (!floor) {
       return refuse(
         "below-floor",
